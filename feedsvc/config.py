@@ -1,0 +1,263 @@
+"""Configuration: ``config.toml`` → a frozen, fully validated :class:`Config`.
+
+Validation is strict and happens before anything is touched: an unknown key,
+a wrong type or an impossible value is refused with the key and the file
+named.  Relative paths in the file are relative to the file's own folder, so
+``feedsvc --config /etc/feedsvc/config.toml`` works from any working folder.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .models import SectionPath
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    title: str = "feedsvc"
+    base_url: str = "http://localhost:8000/"
+    language: str = "en"
+    author: str = "feedsvc"
+    description: str = "Articles published by feedsvc"
+
+    @property
+    def tag_authority(self) -> str:
+        """The host used in minted ``tag:`` URIs (lower case, no port)."""
+        host = urlsplit(self.base_url).hostname
+        assert host  # validated in _site()
+        return host.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class SeedsConfig:
+    folder: Path = Path("seeds")
+    pattern: str = "*.txt"
+    default_section: SectionPath = ()
+    boilerplate: tuple[str, ...] = (r"Coronavirus banner",)
+    max_bytes: int = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    path: Path = Path("data/feedsvc.db")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishConfig:
+    folder: Path = Path("data/feeds")
+    entries_per_feed: int = 50
+    summary_chars: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    threshold: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    site: SiteConfig = SiteConfig()
+    seeds: SeedsConfig = SeedsConfig()
+    store: StoreConfig = StoreConfig()
+    publish: PublishConfig = PublishConfig()
+    dedup: DedupConfig = DedupConfig()
+    source: Path | None = None  # the file this came from, for messages
+
+    def with_overrides(
+        self,
+        *,
+        seeds: Path | None = None,
+        db: Path | None = None,
+        out: Path | None = None,
+    ) -> Config:
+        """Apply command-line overrides (paths relative to the working folder)."""
+        cfg = self
+        if seeds is not None:
+            cfg = replace(cfg, seeds=replace(cfg.seeds, folder=seeds.absolute()))
+        if db is not None:
+            cfg = replace(cfg, store=replace(cfg.store, path=db.absolute()))
+        if out is not None:
+            cfg = replace(cfg, publish=replace(cfg.publish, folder=out.absolute()))
+        return cfg
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder holding the store (and the writer lock)."""
+        return self.store.path.parent
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a config file; ``None`` gives the built-in defaults."""
+    if path is None:
+        return Config(
+            seeds=replace(SeedsConfig(), folder=SeedsConfig.folder.absolute()),
+            store=StoreConfig(path=StoreConfig.path.absolute()),
+            publish=replace(PublishConfig(), folder=PublishConfig.folder.absolute()),
+        )
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("config file not found", where=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file: {exc.strerror}", where=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not valid UTF-8", where=path) from None
+    return parse_config(raw, source=path)
+
+
+def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
+    """Validate a decoded TOML document (pure apart from path resolution)."""
+    v = _Validator(source)
+    v.only_keys(raw, "", {"site", "seeds", "store", "publish", "dedup"})
+    base = source.parent.absolute()
+    return Config(
+        site=_site(v, v.table(raw, "site")),
+        seeds=_seeds(v, v.table(raw, "seeds"), base),
+        store=_store(v, v.table(raw, "store"), base),
+        publish=_publish(v, v.table(raw, "publish"), base),
+        dedup=_dedup(v, v.table(raw, "dedup")),
+        source=source,
+    )
+
+
+class _Validator:
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"key '{key}': {problem}", where=self.source)
+
+    def only_keys(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                name = f"{prefix}{key}"
+                return_msg = f"unknown key (allowed here: {', '.join(sorted(allowed))})"
+                raise self.fail(name, return_msg)
+
+    def table(self, raw: dict[str, Any], name: str) -> dict[str, Any]:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table")
+        return value
+
+    def get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        if key not in table:
+            return default
+        value = table[key]
+        # bool is an int in Python; a boolean is never a valid number here.
+        if isinstance(value, bool) and kind is not bool:
+            raise self.fail(key, f"must be {_kind_name(kind)}, not a boolean")
+        if not isinstance(value, kind):
+            raise self.fail(key, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+        return value
+
+    def text(self, table: dict[str, Any], key: str, default: str, *, empty: bool = False) -> str:
+        value: str = self.get(table, key, str, default)
+        if not empty and not value.strip():
+            raise self.fail(key, "must not be empty")
+        if any(ord(c) < 32 and c not in "\t" for c in value):
+            raise self.fail(key, "must not contain control characters")
+        return value
+
+    def path(self, table: dict[str, Any], key: str, default: Path, base: Path) -> Path:
+        value = self.text(table, key, str(default))
+        return (base / Path(value).expanduser()).absolute()
+
+    def integer(self, table: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+        value: int = self.get(table, key, int, default)
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low} and {high}, got {value}")
+        return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+_LANG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def _site(v: _Validator, t: dict[str, Any]) -> SiteConfig:
+    d = SiteConfig()
+    v.only_keys(t, "site.", {"title", "base_url", "language", "author", "description"})
+    base_url = v.text(t, "base_url", d.base_url)
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise v.fail("site.base_url", f"must be an absolute http(s) URL, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise v.fail("site.base_url", "must not have a query or fragment")
+    if not base_url.endswith("/"):
+        base_url += "/"
+    language = v.text(t, "language", d.language)
+    if not _LANG.fullmatch(language):
+        raise v.fail("site.language", f"must be a language tag such as 'en' or 'en-GB', got {language!r}")
+    return SiteConfig(
+        title=v.text(t, "title", d.title),
+        base_url=base_url,
+        language=language,
+        author=v.text(t, "author", d.author),
+        description=v.text(t, "description", d.description),
+    )
+
+
+def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
+    d = SeedsConfig()
+    v.only_keys(t, "seeds.", {"folder", "pattern", "default_section", "boilerplate", "max_bytes"})
+    pattern = v.text(t, "pattern", d.pattern)
+    if "/" in pattern or "\\" in pattern:
+        raise v.fail("seeds.pattern", "is matched against file names and must not contain '/'")
+    default_section = v.text(t, "default_section", "", empty=True)
+    section = tuple(s.strip() for s in default_section.split("/")) if default_section.strip() else ()
+    if any(not s for s in section):
+        raise v.fail("seeds.default_section", "has an empty segment")
+    patterns = v.get(t, "boilerplate", list, list(d.boilerplate))
+    for i, p in enumerate(patterns):
+        if not isinstance(p, str) or not p.strip():
+            raise v.fail(f"seeds.boilerplate[{i}]", "must be a non-empty string")
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise v.fail(f"seeds.boilerplate[{i}]", f"is not a valid regular expression: {exc}") from None
+    return SeedsConfig(
+        folder=v.path(t, "folder", d.folder, base),
+        pattern=pattern,
+        default_section=section,
+        boilerplate=tuple(patterns),
+        max_bytes=v.integer(t, "max_bytes", d.max_bytes, 1024, 1024**3),
+    )
+
+
+def _store(v: _Validator, t: dict[str, Any], base: Path) -> StoreConfig:
+    v.only_keys(t, "store.", {"path"})
+    return StoreConfig(path=v.path(t, "path", StoreConfig.path, base))
+
+
+def _publish(v: _Validator, t: dict[str, Any], base: Path) -> PublishConfig:
+    d = PublishConfig()
+    v.only_keys(t, "publish.", {"folder", "entries_per_feed", "summary_chars"})
+    return PublishConfig(
+        folder=v.path(t, "folder", d.folder, base),
+        entries_per_feed=v.integer(t, "entries_per_feed", d.entries_per_feed, 1, 10_000),
+        summary_chars=v.integer(t, "summary_chars", d.summary_chars, 40, 10_000),
+    )
+
+
+def _dedup(v: _Validator, t: dict[str, Any]) -> DedupConfig:
+    v.only_keys(t, "dedup.", {"threshold"})
+    threshold = float(v.get(t, "threshold", (int, float), DedupConfig.threshold))
+    if not 0.5 <= threshold <= 1.0:
+        raise v.fail("dedup.threshold", f"must be between 0.5 and 1.0, got {threshold}")
+    return DedupConfig(threshold=threshold)
