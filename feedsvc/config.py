@@ -97,9 +97,9 @@ def load_config(path: Path | None) -> Config:
     """Read and validate a config file; ``None`` gives the built-in defaults."""
     if path is None:
         return Config(
-            seeds=replace(SeedsConfig(), folder=SeedsConfig.folder.absolute()),
-            store=StoreConfig(path=StoreConfig.path.absolute()),
-            publish=replace(PublishConfig(), folder=PublishConfig.folder.absolute()),
+            seeds=replace(SeedsConfig(), folder=SeedsConfig().folder.absolute()),
+            store=StoreConfig(path=StoreConfig().path.absolute()),
+            publish=replace(PublishConfig(), folder=PublishConfig().folder.absolute()),
         )
     try:
         with path.open("rb") as fh:
@@ -133,21 +133,25 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
 class _Validator:
     def __init__(self, source: Path) -> None:
         self.source = source
+        self.prefix = ""  # the table being validated, e.g. "site."
 
     def fail(self, key: str, problem: str) -> ConfigError:
+        if not key.startswith(self.prefix):
+            key = self.prefix + key
         return ConfigError(f"key '{key}': {problem}", where=self.source)
 
     def only_keys(self, table: dict[str, Any], prefix: str, allowed: set[str]) -> None:
         for key in table:
             if key not in allowed:
-                name = f"{prefix}{key}"
-                return_msg = f"unknown key (allowed here: {', '.join(sorted(allowed))})"
-                raise self.fail(name, return_msg)
+                allowed_here = ", ".join(sorted(allowed))
+                raise self.fail(f"{prefix}{key}", f"unknown key (allowed here: {allowed_here})")
 
     def table(self, raw: dict[str, Any], name: str) -> dict[str, Any]:
+        self.prefix = ""
         value = raw.get(name, {})
         if not isinstance(value, dict):
             raise self.fail(name, "must be a table")
+        self.prefix = f"{name}."
         return value
 
     def get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
@@ -242,7 +246,7 @@ def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
 
 def _store(v: _Validator, t: dict[str, Any], base: Path) -> StoreConfig:
     v.only_keys(t, "store.", {"path"})
-    return StoreConfig(path=v.path(t, "path", StoreConfig.path, base))
+    return StoreConfig(path=v.path(t, "path", StoreConfig().path, base))
 
 
 def _publish(v: _Validator, t: dict[str, Any], base: Path) -> PublishConfig:
@@ -257,7 +261,7 @@ def _publish(v: _Validator, t: dict[str, Any], base: Path) -> PublishConfig:
 
 def _dedup(v: _Validator, t: dict[str, Any]) -> DedupConfig:
     v.only_keys(t, "dedup.", {"threshold"})
-    threshold = float(v.get(t, "threshold", (int, float), DedupConfig.threshold))
+    threshold = float(v.get(t, "threshold", (int, float), DedupConfig().threshold))
     if not 0.5 <= threshold <= 1.0:
         raise v.fail("dedup.threshold", f"must be between 0.5 and 1.0, got {threshold}")
     return DedupConfig(threshold=threshold)
