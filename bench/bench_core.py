@@ -1,0 +1,391 @@
+"""Benchmark the core pipeline against the targets, at N synthetic seed files.
+
+    .venv/bin/python bench/gen_seeds.py --n 100000 bench/out/seeds
+    .venv/bin/python bench/bench_core.py --n 100000
+
+Steps, each a fresh ``python -m feedsvc`` process like a cron job would start:
+floor (scandir + sort, read every file once), cold ingest (fresh store),
+warm re-run (nothing changed), cold publish (fresh output folder; it begins
+with a no-op ingest), warm re-publish (nothing may be rewritten).  Then the
+store's decision per file is compared with the generator's manifest.
+Prints a table of figure vs target and writes ``bench/out/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import gen_seeds
+from measure import Run, run
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+OUT = HERE / "out"
+#: (figure, limit, unit) — the targets of the issue, for N = 100,000 files.
+TARGETS = {
+    "cold_ingest_s": 60.0,
+    "rerun_s": 5.0,
+    "publish_s": 15.0,
+    "peak_mb": 500.0,
+}
+STEPS = ("floor", "ingest", "rerun", "publish", "republish", "accuracy")
+
+CONFIG = """\
+# Benchmark configuration: the defaults, spelled out.
+[site]
+title = "feedsvc bench"
+base_url = "http://localhost:8000/"
+
+[seeds]
+pattern = "*.txt"
+boilerplate = ["Coronavirus banner"]
+
+[publish]
+entries_per_feed = 50
+
+[dedup]
+threshold = 0.8
+"""
+
+INGEST_LINE = re.compile(
+    r"ingest: (\d+) new, (\d+) revised, (\d+) duplicate, (\d+) unchanged, (\d+) rejected"
+    r" in ([\d.]+) s")
+PUBLISH_LINE = re.compile(
+    r"publish: (\d+) feed file\(s\) written, (\d+) unchanged, (\d+) page\(s\) written,"
+    r" (\d+) removed in ([\d.]+) s")
+
+
+# ---------------------------------------------------------------------------
+# the folder of seeds
+
+
+def ensure_seeds(folder: Path, n: int, seed: int) -> dict[str, Any]:
+    """The manifest of ``folder``, generating the files first if they are not there."""
+    manifest = folder.with_name(folder.name + ".manifest.json")
+    if manifest.is_file():
+        data: dict[str, Any] = json.loads(manifest.read_text())
+        if data["n"] == n and data["seed"] == seed:
+            print(f"reusing {folder} ({n} files)")
+            return data
+        print(f"{folder} holds {data['n']} files (seed {data['seed']}); regenerating")
+    if folder.exists():
+        shutil.rmtree(folder)
+    print(f"generating {n} files into {folder} …", flush=True)
+    gen_seeds.print_summary(gen_seeds.generate(n, folder, seed, manifest))
+    result: dict[str, Any] = json.loads(manifest.read_text())
+    return result
+
+
+# ---------------------------------------------------------------------------
+# steps
+
+
+def floor(folder: Path) -> dict[str, float]:
+    """What any ingest must at least do: list the folder and read each file once."""
+    t0 = time.perf_counter()
+    names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".txt"))
+    t1 = time.perf_counter()
+    figures: dict[str, float] = {"scandir_sort_s": t1 - t0, "files": len(names)}
+    for label in ("read_first_pass_s", "read_s"):  # the second pass is the warm-cache floor
+        t0 = time.perf_counter()
+        total = 0
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as fh:
+                total += len(fh.read())
+        figures[label] = time.perf_counter() - t0
+    figures["bytes"] = total
+    return figures
+
+
+class Cli:
+    """``python -m feedsvc`` with the bench's config, store and output folder."""
+
+    def __init__(self, seeds: Path, work: Path, profile: bool) -> None:
+        self.seeds, self.work, self.profile = seeds, work, profile
+        self.config = work / "bench.toml"
+        self.db = work / "data" / "bench.db"
+        self.out = work / "feeds"
+        self.logs = work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(CONFIG)
+
+    def __call__(self, step: str, command: str, *extra: str) -> Run:
+        argv = [sys.executable]
+        if self.profile:
+            argv += ["-m", "cProfile", "-o", str(self.logs / f"{step}.prof")]
+        argv += ["-m", "feedsvc", command, "--config", str(self.config), "--seeds",
+                 str(self.seeds), "--db", str(self.db), *extra]
+        result = run(argv, cwd=self.work, log=self.logs / f"{step}.log")
+        if result.returncode not in (0, 1):  # 1: some file rejected with --strict only
+            tail = "\n".join(result.stderr.splitlines()[-15:])
+            raise SystemExit(f"{step}: feedsvc exited {result.returncode}\n{tail}")
+        return result
+
+    def fresh_store(self) -> None:
+        if self.db.parent.exists():
+            shutil.rmtree(self.db.parent)
+        self.db.parent.mkdir(parents=True)
+
+    def fresh_out(self) -> None:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+
+
+def ingest_parts(r: Run) -> dict[str, Any]:
+    m = INGEST_LINE.search(r.stderr)
+    if not m:
+        return {}
+    keys = ("new", "revised", "duplicate", "unchanged", "rejected")
+    return {"counts": dict(zip(keys, map(int, m.groups()[:5]), strict=True)),
+            "ingest_s": float(m.group(6))}
+
+
+def publish_parts(r: Run) -> dict[str, Any]:
+    m = PUBLISH_LINE.search(r.stderr)
+    if not m:
+        return {}
+    keys = ("feeds_written", "feeds_unchanged", "pages_written", "files_removed")
+    return {**dict(zip(keys, map(int, m.groups()[:4]), strict=True)),
+            "publish_s": float(m.group(5))}
+
+
+def describe(r: Run) -> dict[str, Any]:
+    return {
+        "wall_s": round(r.wall, 3),
+        "cpu_user_s": round(r.user, 3),
+        "cpu_sys_s": round(r.system, 3),
+        "maxrss_mb": round(r.maxrss_mb, 1),
+        "tree_peak_mb": round(r.tree_peak_mb, 1),
+        "others_cpu_s": round(r.others_cpu, 2),
+        **ingest_parts(r),
+        **publish_parts(r),
+    }
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """relpath -> (mtime_ns, size) of every file under ``folder``."""
+    snap: dict[str, tuple[int, int]] = {}
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            st = os.stat(os.path.join(root, name))
+            snap[os.path.relpath(os.path.join(root, name), folder)] = (st.st_mtime_ns, st.st_size)
+    return snap
+
+
+# ---------------------------------------------------------------------------
+# decisions vs the manifest
+
+
+def accuracy(db: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Compare the store's recorded decision per file with the generator's intent.
+
+    A revision or duplicate counts as right only if it was attached to the
+    entry that the article's first file created.
+    """
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    rows = con.execute("SELECT relpath, decision, entry_id FROM files WHERE source = 'seeds'")
+    actual = {Path(rel).name: (dec, entry) for rel, dec, entry in rows}
+    con.close()
+    files = manifest["files"]
+    entry_of_article: dict[int, str | None] = {}
+    for f in files:
+        if f["kind"] == "new":
+            entry_of_article[f["entry"]] = actual.get(f["file"], (None, None))[1]
+    confusion: Counter[tuple[str, str]] = Counter()
+    wrong_target: Counter[str] = Counter()
+    misses: list[dict[str, Any]] = []
+    for f in files:
+        dec, entry = actual.get(f["file"], ("missing", None))
+        expected = f["expected"]
+        if (expected == dec and dec in ("revised", "duplicate")
+                and entry != entry_of_article.get(f["entry"])):
+            wrong_target[dec] += 1
+            dec = f"{dec} (wrong entry)"
+        confusion[(expected, dec)] += 1
+        if expected != dec and len(misses) < 40:
+            misses.append({**f, "actual": dec})
+    result: dict[str, Any] = {
+        "confusion": {f"{e} -> {a}": c for (e, a), c in sorted(confusion.items())},
+        "wrong_target": dict(wrong_target),
+        "examples_of_mismatch": misses,
+    }
+    for kind in ("revised", "duplicate", "new", "rejected"):
+        tp = confusion[(kind, kind)]
+        predicted = sum(c for (e, a), c in confusion.items() if a.split(" ")[0] == kind)
+        expected = sum(c for (e, a), c in confusion.items() if e == kind)
+        result[kind] = {
+            "expected": expected,
+            "predicted": predicted,
+            "correct": tp,
+            "precision": round(tp / predicted, 4) if predicted else None,
+            "recall": round(tp / expected, 4) if expected else None,
+        }
+    missed_by_edit: Counter[str] = Counter()
+    for f in files:
+        if f["expected"] == "revised" and actual.get(f["file"], ("",))[0] != "revised":
+            missed_by_edit[f["flavour"]] += 1
+    result["revisions_missed_by_edit"] = dict(missed_by_edit)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# report
+
+
+def verdict(value: float | None, limit: float) -> str:
+    if value is None:
+        return "n/a"
+    return "PASS" if value <= limit else "FAIL"
+
+
+def table(results: dict[str, Any]) -> str:
+    s = results["steps"]
+    n = results["n"]
+    scale = n / 100_000
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(label: str, value: float | None, unit: str, target: float | None = None) -> None:
+        shown = "—" if value is None else f"{value:,.2f} {unit}"
+        if target is None:
+            rows.append((label, shown, "", ""))
+        else:
+            t = target * scale if unit == "s" else target
+            rows.append((label, shown, f"≤ {t:,.1f} {unit}", verdict(value, t)))
+
+    fl = s.get("floor", {})
+    add("scandir + sort", fl.get("scandir_sort_s"), "s")
+    add("read every file once (floor)", fl.get("read_s"), "s")
+    for key, label, target in (
+        ("ingest", "cold ingest (CLI wall)", TARGETS["cold_ingest_s"]),
+        ("rerun", "re-run, unchanged folder", TARGETS["rerun_s"]),
+        ("publish", "cold publish (CLI wall)", TARGETS["publish_s"]),
+        ("republish", "re-publish, nothing changed", None),
+    ):
+        st = s.get(key)
+        if not st:
+            continue
+        add(label, st["wall_s"], "s", target)
+        if "ingest_s" in st:
+            add("  of which ingest (own report)", st["ingest_s"], "s")
+        if "publish_s" in st:
+            add("  of which publish (own report)", st["publish_s"], "s")
+        add("  peak memory (process tree)", max(st["maxrss_mb"], st["tree_peak_mb"]), "MB")
+        add("  CPU used by other processes", st["others_cpu_s"], "s")
+    peak = results.get("peak_mb")
+    add("peak memory, all steps", peak, "MB", TARGETS["peak_mb"])
+    if fl.get("read_s") and s.get("ingest"):
+        add("cold ingest / floor", s["ingest"]["wall_s"] / fl["read_s"], "x")
+    rp = s.get("republish", {})
+    if "files_changed" in rp:
+        rows.append(("re-publish: files rewritten", str(rp["files_changed"]), "= 0",
+                     "PASS" if rp["files_changed"] == 0 else "FAIL"))
+    acc = s.get("accuracy")
+    if acc:
+        for kind in ("revised", "duplicate", "new", "rejected"):
+            a = acc[kind]
+            rows.append((f"{kind}: precision / recall", f"{a['precision']} / {a['recall']}",
+                         f"{a['correct']}/{a['expected']}", ""))
+    head = ("figure", "measured", "target", "")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def environment() -> dict[str, Any]:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "cpus": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "commit": head,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=20180411)
+    ap.add_argument("--seeds", type=Path, default=OUT / "seeds",
+                    help="seed folder (generated there if absent or of another N)")
+    ap.add_argument("--work", type=Path, default=OUT / "work",
+                    help="store, output folder and logs")
+    ap.add_argument("--only", default=",".join(STEPS),
+                    help=f"comma-separated subset of {','.join(STEPS)} (later steps reuse "
+                    "the store and output of earlier runs)")
+    ap.add_argument("--profile", action="store_true",
+                    help="run feedsvc under cProfile (logs/<step>.prof); timings then inflate")
+    ap.add_argument("--results", type=Path, default=OUT / "results.json")
+    args = ap.parse_args(argv)
+    steps = [s for s in args.only.split(",") if s]
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        ap.error(f"unknown step(s): {', '.join(sorted(unknown))}")
+
+    manifest = ensure_seeds(args.seeds.absolute(), args.n, args.seed)
+    cli = Cli(args.seeds.absolute(), args.work.absolute(), args.profile)
+    results: dict[str, Any] = {"n": args.n, "seed": args.seed, "targets": TARGETS,
+                               "generator": {k: v for k, v in manifest.items() if k != "files"},
+                               "environment": environment(), "steps": {}}
+    s = results["steps"]
+
+    def report(step: str, figures: dict[str, Any]) -> None:
+        s[step] = figures
+        shown = {k: v for k, v in figures.items() if not isinstance(v, dict | list)}
+        print(f"{step}: {json.dumps(shown)}", flush=True)
+
+    if "floor" in steps:
+        report("floor", {k: round(v, 3) for k, v in floor(cli.seeds).items()})
+    if "ingest" in steps:
+        cli.fresh_store()
+        report("ingest", describe(cli("ingest", "ingest")))
+    if "rerun" in steps:
+        report("rerun", describe(cli("rerun", "ingest")))
+    if "publish" in steps:
+        cli.fresh_out()
+        r = cli("publish", "publish", "--out", str(cli.out))
+        snap = snapshot(cli.out)
+        report("publish", {**describe(r), "files": len(snap),
+                           "bytes": sum(size for _, size in snap.values())})
+    if "republish" in steps:
+        before = snapshot(cli.out)
+        r = cli("republish", "publish", "--out", str(cli.out))
+        after = snapshot(cli.out)
+        changed = sum(1 for k, v in after.items() if before.get(k) != v)
+        removed = sum(1 for k in before if k not in after)
+        report("republish", {**describe(r), "files_changed": changed, "files_removed": removed})
+    if "accuracy" in steps and cli.db.exists():
+        s["accuracy"] = accuracy(cli.db, manifest)
+        print("accuracy: " + json.dumps(s["accuracy"]["confusion"]))
+
+    timed = [v for k, v in s.items() if k in ("ingest", "rerun", "publish", "republish")]
+    results["peak_mb"] = max((max(v["maxrss_mb"], v["tree_peak_mb"]) for v in timed),
+                             default=None)
+    results["environment"]["loadavg_after"] = os.getloadavg()
+    print()
+    print(table(results))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"\nwritten {args.results}")
+
+
+if __name__ == "__main__":
+    main()
