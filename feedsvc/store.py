@@ -1,0 +1,658 @@
+"""The SQLite store: the only module that speaks SQL.
+
+Entries keep every distinct version of their text (``versions``), so nothing
+is lost and a wrong merge can be undone; ``entries.version_id`` points at the
+current one.  Ids, page paths, section slugs and feed ids are minted once,
+stored, and never recomputed.  Every file's decision is kept in ``files``.
+
+Transactions: the caller wraps a batch of files in :meth:`Store.batch` (one
+transaction) and each file in :meth:`Store.file_savepoint`, so a failing file
+rolls back alone and a killed process loses at most the open batch.  Each
+write method also runs in its own savepoint, so it never leaves half a row.
+
+Rows never leave this module: they become the frozen types of
+:mod:`feedsvc.models` (or the small ones below) first.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from sqlite_utils import Database
+
+from .clock import Clock, system_clock
+from .config import SiteConfig
+from .dedup import K, VersionBody, signature_to_bytes, signatures_from_bytes
+from .errors import StoreError
+from .models import Article, Decision, Entry, FileOutcome, Section, SectionPath, section_label
+from .slugs import mint_slug
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Source name of files read from the seeds folder.
+SEEDS = "seeds"
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the store remembers of an input file, to skip it when unchanged."""
+
+    size: int
+    mtime_ns: int
+    raw_hash: bytes
+    decision: Decision
+    entry_id: str | None
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    kind: str
+    started: datetime
+    finished: datetime | None  # None: still running, or the process died
+    counts: Mapping[str, int]
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    entries_by_section: Mapping[str, int]  # section label -> entries directly in it
+    entries: int
+    versions: int
+    last_run: RunInfo | None
+    rejected: tuple[tuple[str, str], ...]  # (relpath, message), files rejected on their last read
+
+    def render(self) -> str:
+        """The status as a few lines of plain text."""
+        lines = [f"entries: {self.entries} ({self.versions} versions)"]
+        width = max(map(len, self.entries_by_section), default=0)
+        lines += [f"  {label or '(root)':<{width}}  {count}"
+                  for label, count in self.entries_by_section.items()]
+        run = self.last_run
+        if run is None:
+            lines.append("last run: none")
+        else:
+            end = f"finished {run.finished:%Y-%m-%d %H:%M:%S}" if run.finished else "unfinished"
+            counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) or "nothing done"
+            lines.append(f"last run: {run.kind}, started {run.started:%Y-%m-%d %H:%M:%S} UTC,"
+                         f" {end}: {counts}")
+            if run.error:
+                lines.append(f"  error: {run.error}")
+        lines.append(f"rejected files: {len(self.rejected)}")
+        lines += [f"  {path}: {message}" for path, message in self.rejected]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    id: int
+    path: SectionPath
+    slug: str
+    slug_path: str
+    feed_id: str
+
+
+# ---------------------------------------------------------------------------
+# schema
+
+
+def _m1_initial(db: Database) -> None:
+    db.table("sections").create(
+        {"id": int, "parent_id": int, "name": str, "path": str, "slug": str,
+         "slug_path": str, "feed_id": str, "created": str},
+        pk="id", not_null=["name", "path", "slug", "slug_path", "feed_id", "created"],
+        foreign_keys=[("parent_id", "sections", "id")], strict=True)
+    db.table("sections").create_index(["path"], unique=True)
+    db.table("sections").create_index(["slug_path"], unique=True)
+    db.table("sections").create_index(["parent_id", "slug"], unique=True)
+    db.table("entries").create(
+        {"seq": int, "id": str, "section_id": int, "version_id": int, "page": str,
+         "published": str, "updated": str},
+        pk="seq", not_null=["id", "section_id", "page", "published", "updated"],
+        foreign_keys=[("section_id", "sections", "id")], strict=True)
+    db.table("versions").create(
+        {"id": int, "entry_seq": int, "created": str, "source": str, "content_hash": bytes,
+         "signature": bytes, "title": str, "authors": str, "credit": str, "paragraphs": str},
+        pk="id", not_null=["entry_seq", "created", "source", "content_hash", "signature",
+                           "title", "authors", "paragraphs"],
+        foreign_keys=[("entry_seq", "entries", "seq")], strict=True)
+    # versions and entries point at each other; the second link needs both tables.
+    db.table("entries").add_foreign_key("version_id", "versions", "id")
+    db.table("entries").create_index(["id"], unique=True)
+    db.table("entries").create_index(["page"], unique=True)
+    db.table("entries").create_index(["section_id", "updated", "seq"])
+    db.table("versions").create_index(["content_hash"])
+    db.table("versions").create_index(["entry_seq"])
+    # path: relative to the source's folder (seeds) or a URL (remote sources)
+    db.table("files").create(
+        {"source": str, "path": str, "size": int, "mtime_ns": int, "raw_hash": bytes,
+         "decision": str, "entry_id": str, "message": str, "seen": str},
+        pk=("source", "path"),
+        not_null=["source", "path", "size", "mtime_ns", "raw_hash", "decision", "seen"],
+        foreign_keys=[("entry_id", "entries", "id")], strict=True)
+    db.table("files").create_index(["raw_hash"])
+    db.table("runs").create(
+        {"id": int, "kind": str, "started": str, "finished": str, "counts": str, "error": str},
+        pk="id", not_null=["kind", "started"], strict=True)
+    db.table("pages").create({"path": str, "version_id": int}, pk="path",
+                       not_null=["version_id"], strict=True)
+
+
+#: Applied in order; ``PRAGMA user_version`` counts those already applied.
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial,)
+
+
+# ---------------------------------------------------------------------------
+# conversions
+
+
+def _ts(moment: datetime) -> str:
+    """Fixed-width UTC text, so text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _json(items: Iterable[str]) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """sqlite3 errors become StoreError naming the store file."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.path) from exc
+
+    return wrapper
+
+
+_SELECT_ENTRIES = """SELECT e.seq, e.id, e.version_id, e.section_id, v.title, v.authors,
+    v.credit, v.paragraphs, e.published, e.updated, e.page
+    FROM entries e JOIN versions v ON v.id = e.version_id"""
+
+
+class Store:
+    """An open store; use :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock, site: SiteConfig,
+                 readonly: bool) -> None:
+        self._conn = conn
+        self.path = path
+        self._clock = clock
+        self._authority = site.tag_authority
+        self.readonly = readonly
+        self._depth = 0  # open savepoints
+        self._nodes: dict[SectionPath, _Node] = {}
+        self._paths: dict[int, SectionPath] = {}
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, clock: Clock = system_clock, site: SiteConfig,
+             readonly: bool = False) -> Store:
+        """Open (creating and migrating unless ``readonly``) the store at ``path``."""
+        path = Path(path).absolute()
+        conn: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                if not path.is_file():
+                    raise StoreError("no store here yet (nothing has been ingested)", where=path)
+                conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(path, isolation_level=None)
+            store = cls(conn, path, clock, site, readonly)
+            store._prepare()
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise StoreError(f"cannot use the store: {exc}", where=path) from exc
+        except OSError as exc:
+            raise StoreError(f"cannot create the store: {exc.strerror}", where=path) from exc
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+        return store
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Random-keyed indexes (hashes, ids) need their pages cached during a big ingest.
+        conn.execute("PRAGMA cache_size = -65536")
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header
+        if version > len(MIGRATIONS):
+            raise StoreError(f"the store has schema version {version}, newer than this "
+                             f"feedsvc understands ({len(MIGRATIONS)}); upgrade feedsvc",
+                             where=self.path)
+        if self.readonly:
+            if version < len(MIGRATIONS):
+                raise StoreError(f"the store has schema version {version}; a writing command "
+                                 f"must upgrade it to {len(MIGRATIONS)} first", where=self.path)
+        else:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+            self._ensure_root()
+        self._load_sections()
+
+    def _migrate(self) -> None:
+        db = Database(self._conn)
+        for number, migration in enumerate(MIGRATIONS, start=1):
+            with self._transaction():
+                # Read again under the write lock: another process may have migrated.
+                if self._conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    continue
+                migration(db)
+                self._conn.execute(f"PRAGMA user_version = {number:d}")
+
+    def close(self) -> None:
+        try:
+            if not self.readonly and not self._conn.in_transaction:
+                self._conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass  # only advice for the query planner; closing matters more
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions --------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._conn.in_transaction:
+            raise StoreError("a batch is already open", where=self.path)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # An error may already have ended the transaction (SQLite does on a full disk).
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self._load_sections()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for many files: committed when the block ends, rolled
+        back whole if it raises."""
+        try:
+            with self._transaction():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.path) from exc
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        # Named by depth: few distinct statements, so sqlite3 keeps them prepared.
+        name = f"sp{self._depth}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            # An error that aborted the whole transaction leaves no savepoint to undo.
+            if self._conn.in_transaction:
+                self._conn.execute(f"ROLLBACK TO {name}")
+                self._conn.execute(f"RELEASE {name}")
+            self._load_sections()
+            raise
+        finally:
+            self._depth -= 1
+        self._conn.execute(f"RELEASE {name}")
+
+    @contextmanager
+    def file_savepoint(self) -> Iterator[None]:
+        """Everything written in the block stays or goes together; inside a
+        batch, a failure undoes only this block."""
+        try:
+            with self._savepoint():
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.path) from exc
+
+    def _now(self) -> datetime:
+        return self._clock().astimezone(UTC)
+
+    # -- sections ------------------------------------------------------------
+
+    def _load_sections(self) -> None:
+        """(Re)read the section tree; also after a rollback, which may have
+        removed nodes created inside it."""
+        self._nodes.clear()
+        self._paths.clear()
+        rows = self._conn.execute("SELECT id, path, slug, slug_path, feed_id FROM sections")
+        for row_id, path_json, slug, slug_path, feed_id in rows:
+            path = _strings(path_json)
+            self._nodes[path] = _Node(row_id, path, slug, slug_path, feed_id)
+            self._paths[row_id] = path
+
+    def _feed_id(self, day: str, slug_path: str) -> str:
+        return f"tag:{self._authority},{day}:feeds/{slug_path}" if slug_path else \
+            f"tag:{self._authority},{day}:feeds"
+
+    def _insert_section(self, path: SectionPath, parent: _Node | None, slug: str,
+                        slug_path: str) -> _Node:
+        now = self._now()
+        feed_id = self._feed_id(now.date().isoformat(), slug_path)
+        cur = self._conn.execute(
+            "INSERT INTO sections (parent_id, name, path, slug, slug_path, feed_id, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (parent.id if parent else None, path[-1] if path else "", _json(path), slug,
+             slug_path, feed_id, _ts(now)))
+        assert cur.lastrowid is not None
+        node = _Node(cur.lastrowid, path, slug, slug_path, feed_id)
+        self._nodes[path] = node
+        self._paths[node.id] = path
+        return node
+
+    def _ensure_root(self) -> None:
+        if () not in self._nodes:
+            self._load_sections()
+        if () not in self._nodes:
+            with self._transaction():
+                self._insert_section((), None, "", "")
+
+    def _section(self, path: SectionPath) -> _Node:
+        """The node for ``path``, minting it and its missing ancestors."""
+        node = self._nodes.get(path)
+        if node is not None:
+            return node
+        parent = self._section(path[:-1])
+        siblings = {n.slug for n in self._nodes.values()
+                    if len(n.path) == len(path) and n.path[:-1] == parent.path}
+        slug = mint_slug(path[-1], siblings)
+        slug_path = f"{parent.slug_path}/{slug}" if parent.slug_path else slug
+        return self._insert_section(path, parent, slug, slug_path)
+
+    def _as_section(self, node: _Node) -> Section:
+        return Section(path=node.path, slug_path=node.slug_path, feed_id=node.feed_id)
+
+    def sections(self) -> list[Section]:
+        """The root first, then every section node (each has an entry in it or
+        below, since nodes are only minted for entries), parents before children."""
+        return [self._as_section(self._nodes[p]) for p in sorted(self._nodes)]
+
+    # -- files ---------------------------------------------------------------
+
+    @_translated
+    def file_states(self, source: str = SEEDS) -> dict[str, FileState]:
+        """relpath -> what was recorded of it, for every file of ``source``."""
+        rows = self._conn.execute(
+            "SELECT path, size, mtime_ns, raw_hash, decision, entry_id, message"
+            " FROM files WHERE source = ?", (source,))
+        return {rel: FileState(size, mtime, raw, Decision(dec), entry, msg)
+                for rel, size, mtime, raw, dec, entry, msg in rows}
+
+    @_translated
+    def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
+                    outcome: FileOutcome, source: str = SEEDS) -> None:
+        self._conn.execute(
+            "INSERT INTO files (source, path, size, mtime_ns, raw_hash, decision, entry_id,"
+            " message, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, path) DO UPDATE SET size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, raw_hash = excluded.raw_hash,"
+            " decision = excluded.decision, entry_id = excluded.entry_id,"
+            " message = excluded.message, seen = excluded.seen",
+            (source, relpath, size, mtime_ns, raw_hash, outcome.decision.value,
+             outcome.entry_id, outcome.message, _ts(self._now())))
+
+    @_translated
+    def entry_for_raw_hash(self, raw_hash: bytes) -> str | None:
+        """The entry of an earlier file with exactly these bytes, if any."""
+        row = self._conn.execute(
+            "SELECT entry_id FROM files WHERE raw_hash = ? AND entry_id IS NOT NULL LIMIT 1",
+            (raw_hash,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_translated
+    def entry_for_content_hash(self, h: bytes) -> str | None:
+        """The entry that has (or had) a version with this content hash."""
+        row = self._conn.execute(
+            "SELECT e.id FROM versions v JOIN entries e ON e.seq = v.entry_seq"
+            " WHERE v.content_hash = ? LIMIT 1", (h,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # -- near-duplicate support ----------------------------------------------
+
+    @_translated
+    def load_signatures(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+        """Every version's id and signature, as (n,) and (n, K) arrays."""
+        rows = self._conn.execute("SELECT id, signature FROM versions ORDER BY id").fetchall()
+        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        blob = b"".join(r[1] for r in rows)
+        if len(blob) != len(rows) * K * 8:
+            raise StoreError("a stored signature has the wrong size", where=self.path)
+        return keys, signatures_from_bytes(blob, len(rows))
+
+    @_translated
+    def version_body(self, version_id: int) -> VersionBody:
+        row = self._conn.execute(
+            "SELECT e.id, e.section_id, v.paragraphs FROM versions v"
+            " JOIN entries e ON e.seq = v.entry_seq WHERE v.id = ?", (version_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no version {version_id}", where=self.path)
+        return VersionBody(row[0], self._paths[row[1]], _strings(row[2]))
+
+    # -- writes --------------------------------------------------------------
+
+    def _insert_version(self, seq: int, article: Article, content_hash: bytes,
+                        signature: npt.NDArray[np.uint64], source: str, now: datetime) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO versions (entry_seq, created, source, content_hash, signature, title,"
+            " authors, credit, paragraphs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, _ts(now), source, content_hash, signature_to_bytes(signature), article.title,
+             _json(article.authors), article.credit, _json(article.paragraphs)))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def _mint_entry(self, node: _Node, content_hash: bytes, now: datetime) -> tuple[int, str, str]:
+        """Insert the entry row with a fresh id and page; (seq, id, page)."""
+        day = now.date()
+        prefix = f"{node.slug_path}/" if node.slug_path else ""
+        for attempt in itertools.count():
+            # Derived from the content hash, not random, so that runs are reproducible;
+            # a new entry's content hash is new, so a clash needs a 64-bit collision.
+            salt = b"" if attempt == 0 else attempt.to_bytes(4, "big")
+            tail = hashlib.blake2b(content_hash + salt, digest_size=8).hexdigest()
+            entry_id = f"tag:{self._authority},{day.isoformat()}:{prefix}{tail}"
+            page = f"articles/{day:%Y/%m/%d}/{tail}.html"
+            try:
+                cur = self._conn.execute(
+                    "INSERT INTO entries (id, section_id, page, published, updated)"
+                    " VALUES (?, ?, ?, ?, ?)", (entry_id, node.id, page, _ts(now), _ts(now)))
+            except sqlite3.IntegrityError as exc:
+                if "entries.page" in str(exc) or "entries.id" in str(exc):
+                    continue
+                raise
+            assert cur.lastrowid is not None
+            return cur.lastrowid, entry_id, page
+        raise AssertionError("unreachable")
+
+    @_translated
+    def add_entry(self, article: Article, *, content_hash: bytes,
+                  signature: npt.NDArray[np.uint64], source: str) -> Entry:
+        """A new entry: mints its id, page and (if new) section nodes."""
+        with self._savepoint():
+            now = self._now()
+            node = self._section(article.section)
+            seq, entry_id, page = self._mint_entry(node, content_hash, now)
+            version = self._insert_version(seq, article, content_hash, signature, source, now)
+            self._conn.execute("UPDATE entries SET version_id = ? WHERE seq = ?", (version, seq))
+        return self._entry(article, seq, entry_id, version, now, now, page)
+
+    @_translated
+    def add_revision(self, entry_id: str, article: Article, *, content_hash: bytes,
+                     signature: npt.NDArray[np.uint64], source: str) -> Entry:
+        """A new current version of ``entry_id``: same id and ``published``,
+        ``updated`` advances (never backwards, even if the clock does)."""
+        with self._savepoint():
+            row = self._conn.execute(
+                "SELECT seq, section_id, published, updated, page FROM entries WHERE id = ?",
+                (entry_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no entry {entry_id}", where=self.path)
+            seq, section_id, published, updated, page = row
+            if self._paths[section_id] != article.section:
+                raise StoreError(f"a revision of {entry_id} must stay in section "
+                                 f"{section_label(self._paths[section_id])!r}", where=self.path)
+            now = max(self._now(), _dt(updated))
+            version = self._insert_version(seq, article, content_hash, signature, source, now)
+            self._conn.execute("UPDATE entries SET version_id = ?, updated = ? WHERE seq = ?",
+                               (version, _ts(now), seq))
+        return self._entry(article, seq, entry_id, version, _dt(published), now, page)
+
+    @staticmethod
+    def _entry(article: Article, seq: int, entry_id: str, version: int, published: datetime,
+               updated: datetime, page: str) -> Entry:
+        return Entry(id=entry_id, seq=seq, version=version, section=article.section,
+                     title=article.title, authors=article.authors, credit=article.credit,
+                     paragraphs=article.paragraphs, published=published, updated=updated,
+                     page=page)
+
+    # -- runs ----------------------------------------------------------------
+
+    @_translated
+    def start_run(self, kind: str) -> int:
+        cur = self._conn.execute("INSERT INTO runs (kind, started) VALUES (?, ?)",
+                                 (kind, _ts(self._now())))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    @_translated
+    def finish_run(self, run_id: int, counts: Mapping[str, int], error: str | None) -> None:
+        self._conn.execute("UPDATE runs SET finished = ?, counts = ?, error = ? WHERE id = ?",
+                           (_ts(self._now()), json.dumps(dict(counts), sort_keys=True), error,
+                            run_id))
+
+    # -- reading for the publisher -------------------------------------------
+
+    def _row_entry(self, row: tuple[Any, ...]) -> Entry:
+        seq, entry_id, version, section_id, title, authors, credit, paragraphs, published, \
+            updated, page = row
+        return Entry(id=entry_id, seq=seq, version=version, section=self._paths[section_id],
+                     title=title, authors=_strings(authors), credit=credit,
+                     paragraphs=_strings(paragraphs), published=_dt(published),
+                     updated=_dt(updated), page=page)
+
+    @_translated
+    def feed_entries(self, section: SectionPath, limit: int) -> list[Entry]:
+        """The newest ``limit`` entries of ``section`` and its descendants
+        (``updated`` descending, then ``seq`` descending).
+
+        Each node is read through its (section_id, updated, seq) index with
+        its own LIMIT and the short lists merged here: SQLite cannot merge
+        ordered index ranges of an IN list, and would sort every row below
+        the node instead.
+        """
+        n = len(section)
+        ids = [node.id for path, node in self._nodes.items() if path[:n] == section]
+        heads: list[tuple[str, int]] = []
+        for section_id in ids:
+            heads += self._conn.execute(
+                "SELECT updated, seq FROM entries WHERE section_id = ?"
+                " ORDER BY updated DESC, seq DESC LIMIT ?", (section_id, limit)).fetchall()
+        heads.sort(reverse=True)
+        return list(self._entries_in_order([seq for _, seq in heads[:limit]]))
+
+    def _entries_in_order(self, seqs: list[int]) -> Iterator[Entry]:
+        """Entries for ``seqs`` in the order given (missing ones skipped)."""
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            # Only placeholders are interpolated.
+            rows = self._conn.execute(f"{_SELECT_ENTRIES} WHERE e.seq IN ({marks})", chunk)
+            by_seq = {row[0]: row for row in rows}
+            yield from (self._row_entry(by_seq[s]) for s in chunk if s in by_seq)
+
+    def iter_entries(self, seqs: Collection[int] | None = None) -> Iterator[Entry]:
+        """All entries (or those with the given ``seq``), in ``seq`` order, streamed."""
+        try:
+            if seqs is None:
+                cur = self._conn.execute(_SELECT_ENTRIES + " ORDER BY e.seq")
+                while rows := cur.fetchmany(500):
+                    yield from map(self._row_entry, rows)
+            else:
+                yield from self._entries_in_order(sorted(set(seqs)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.path) from exc
+
+    @_translated
+    def page_states(self) -> dict[str, int]:
+        """Page path -> the version id it was last written from."""
+        return dict(self._conn.execute("SELECT path, version_id FROM pages").fetchall())
+
+    @_translated
+    def mark_pages_published(self, pages: Iterable[tuple[str, int]]) -> None:
+        with self._savepoint():
+            self._conn.executemany(
+                "INSERT INTO pages (path, version_id) VALUES (?, ?)"
+                " ON CONFLICT (path) DO UPDATE SET version_id = excluded.version_id", pages)
+
+    # -- status and checks ---------------------------------------------------
+
+    @_translated
+    def status(self) -> StoreStatus:
+        conn = self._conn
+        per_section = conn.execute(
+            "SELECT section_id, count(*) FROM entries GROUP BY section_id").fetchall()
+        by_label = dict(sorted((section_label(self._paths[sid]), n) for sid, n in per_section))
+        entries = sum(by_label.values())
+        versions: int = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        run = conn.execute("SELECT kind, started, finished, counts, error FROM runs"
+                           " ORDER BY id DESC LIMIT 1").fetchone()
+        last_run = None
+        if run is not None:
+            kind, started, finished, counts, error = run
+            last_run = RunInfo(kind, _dt(started), _dt(finished) if finished else None,
+                               json.loads(counts) if counts else {}, error)
+        rejected = conn.execute(
+            "SELECT path, coalesce(message, '') FROM files WHERE decision = ?"
+            " ORDER BY source, path", (Decision.REJECTED.value,)).fetchall()
+        return StoreStatus(by_label, entries, versions, last_run,
+                           tuple((r, m) for r, m in rejected))
+
+    @_translated
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's own checks and the store's invariants; [] when sound."""
+        problems = [row[0] for row in self._conn.execute("PRAGMA integrity_check")
+                    if row[0] != "ok"]
+        for table, rowid, parent, _ in self._conn.execute("PRAGMA foreign_key_check"):
+            problems.append(f"{table} row {rowid}: missing {parent} row")
+        for (entry_id,) in self._conn.execute(
+                "SELECT e.id FROM entries e WHERE e.version_id IS NULL"
+                " OR e.version_id NOT IN (SELECT v.id FROM versions v WHERE v.entry_seq = e.seq)"):
+            problems.append(f"entry {entry_id}: current version missing or not its own")
+        return problems
