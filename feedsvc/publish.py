@@ -1,0 +1,497 @@
+"""Publishing: the store → article pages, section feeds and indexes in OUT.
+
+Layout of the output folder (``OUT``)::
+
+    OUT/atom.xml, OUT/rss.xml, OUT/index.html        everything (the root section)
+    OUT/<slug path>/{atom.xml,rss.xml,index.html}    each section with entries in it or below
+    OUT/articles/YYYY/MM/DD/<id>.html                one page per entry (Entry.page)
+    OUT/.feedsvc-state.json                          what the files were made from
+
+Order matters for readers polling during a publish: pages are written first,
+then the feeds and indexes that link to them, and only then are stale files
+removed.  Every write is atomic and skipped when the bytes are unchanged
+(:mod:`feedsvc.atomic`), so publishing twice changes nothing on disk.
+
+Work is skipped, not only writes.  The store remembers which version of
+each page was last written (``page_states``): a page is rendered only if
+its entry has a newer version, if the file is missing (one scan of OUT), or
+if the way pages are rendered changed (templates, site settings, feedsvc
+version: the ``pages`` fingerprint in the state file).  A section's feeds
+are rebuilt only if the digest of what they are made from changed or one
+of its files is missing.  Losing the state file costs time, never
+correctness: everything is then rendered and compared.
+
+Rendering pages is CPU work and there are two cores: a second process
+(forked, so it shares what was already read) renders every other entry.
+A caller that runs threads (a scheduler) gets the same work done in-process,
+because forking a threaded process is unsafe.
+
+An empty store publishes nothing: a feed's ``updated`` must be the time of
+its newest entry, and with no entry there is no honest value (a feed stamped
+with the time of publishing would change on every run).  The root feeds and
+index appear with the first entry; a section whose entries are all gone
+loses its three files and, if nothing else is in it, its folder.  Files that
+feedsvc did not write are never removed: only our file names are
+considered, and only if they carry feedsvc's generator mark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from importlib import resources
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .atomic import TEMP_NAME, write_if_changed
+from .config import Config, SiteConfig
+from .errors import FeedsvcError, PublishError, StoreError
+from .feeds import atom_bytes, build_feed, rss_bytes
+from .models import Entry, Feed, Section, SectionPath
+from .pages import render_article, render_index
+from .store import Store
+
+ATOM_FILE = "atom.xml"
+RSS_FILE = "rss.xml"
+INDEX_FILE = "index.html"
+SECTION_FILES = (ATOM_FILE, RSS_FILE, INDEX_FILE)
+ARTICLES = "articles"
+STATE_FILE = ".feedsvc-state.json"
+
+#: How progress is reported: once per this many entries checked.
+PROGRESS_STEP = 1000
+
+# Every file feedsvc writes in a section folder carries one of these.
+_GENERATOR_MARKS = (b">feedsvc</generator>", b'<meta name="generator" content="feedsvc">')
+
+_FEEDS: tuple[tuple[str, Callable[[Feed], bytes]], ...] = (
+    (ATOM_FILE, atom_bytes),
+    (RSS_FILE, rss_bytes),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReport:
+    """What one publish did.  Feeds are the Atom and RSS files; pages are the
+    article pages and the section ``index.html`` files."""
+
+    feeds_written: int
+    feeds_unchanged: int
+    pages_written: int
+    pages_unchanged: int
+    files_removed: int
+    duration: float
+
+
+@dataclass(slots=True)
+class _Tally:
+    feeds_written: int = 0
+    feeds_unchanged: int = 0
+    pages_written: int = 0
+    pages_unchanged: int = 0
+    files_removed: int = 0
+
+
+# ----------------------------------------------------------------------------- the folder
+
+
+@dataclass(slots=True)
+class _Disk:
+    """What OUT held before this publish (relative POSIX paths; "" is OUT)."""
+
+    files: set[str] = field(default_factory=set)
+    section_dirs: set[str] = field(default_factory=set)  # holding a file named like ours
+    temps: list[str] = field(default_factory=list)  # ours, left by an interrupted publish
+
+
+class OutputFolder:
+    """The output folder.  Every path written is checked to lie inside it."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.root = folder.resolve(strict=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create the output folder: {exc.strerror}",
+                               where=folder) from None
+        if not self.root.is_dir():
+            raise PublishError("the output folder is not a folder", where=folder)
+        self._dirs: dict[str, str] = {}
+        self._section_dirs: set[Path] = set()
+
+    def _inside(self, relative: str) -> Path:
+        """``OUT/relative`` with symlinks resolved; refused unless strictly inside OUT."""
+        target = (self.root / relative).resolve()
+        if target == self.root or not target.is_relative_to(self.root):
+            raise PublishError(f"refusing to write outside the output folder ({relative!r})",
+                               where=target)
+        return target
+
+    def section_dir(self, section: Section) -> Path:
+        """The folder of a section, created; refuses a slug path that leaves OUT
+        or lands in another section's folder."""
+        folder = self._inside(section.slug_path) if section.slug_path else self.root
+        if folder in self._section_dirs:
+            raise PublishError(f"section {section.slug_path!r} would share a folder with "
+                               "another section", where=folder)
+        self._section_dirs.add(folder)
+        _makedirs(folder)
+        return folder
+
+    def page_path(self, page: str) -> str:
+        """The file of an article page; its folder is checked once and created."""
+        relative_dir, _, name = page.rpartition("/")
+        if not name.endswith(".html") or name.startswith(".") or not relative_dir:
+            raise PublishError(f"not a page path: {page!r}", where=self.root)
+        folder = self._dirs.get(relative_dir)
+        if folder is None:
+            resolved = self._inside(relative_dir)
+            _makedirs(resolved)
+            folder = self._dirs[relative_dir] = str(resolved)
+        return f"{folder}/{name}"
+
+    def scan(self) -> _Disk:
+        disk = _Disk()
+        stack = [""]
+        while stack:
+            relative = stack.pop()
+            prefix = relative + "/" if relative else ""
+            try:
+                with os.scandir(self.root / relative) as it:
+                    for item in it:
+                        path = prefix + item.name
+                        if item.is_dir(follow_symlinks=False):
+                            stack.append(path)
+                            continue
+                        disk.files.add(path)
+                        if item.name in SECTION_FILES:
+                            disk.section_dirs.add(relative)
+                        elif _is_our_temp(relative, item.name):
+                            disk.temps.append(path)
+            except OSError as exc:
+                raise PublishError(f"cannot read the output folder: {exc.strerror}",
+                                   where=self.root / relative) from None
+        return disk
+
+
+def _is_our_temp(folder: str, name: str) -> bool:
+    match = TEMP_NAME.fullmatch(name)
+    if match is None:
+        return False
+    target = match["target"]
+    if target in SECTION_FILES or (not folder and target == STATE_FILE):
+        return True
+    in_articles = folder == ARTICLES or folder.startswith(ARTICLES + "/")
+    return in_articles and target.endswith(".html")
+
+
+def _makedirs(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"cannot create folder: {exc.strerror}", where=folder) from None
+
+
+def _write(path: str | Path, data: bytes, *, durable: bool) -> bool:
+    try:
+        return write_if_changed(path, data, durable=durable)
+    except OSError as exc:
+        raise PublishError(f"cannot write: {exc.strerror}", where=path) from None
+
+
+def _remove(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise PublishError(f"cannot remove: {exc.strerror}", where=path) from None
+    return True
+
+
+def _ours(path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return any(mark in data for mark in _GENERATOR_MARKS)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """``OUT/.feedsvc-state.json``: what the published files were made from."""
+
+    pages: str = ""  # render fingerprint the page states were written under
+    sections: dict[str, str] = field(default_factory=dict)  # slug path -> input digest
+
+    @classmethod
+    def load(cls, path: Path) -> _State:
+        try:
+            raw = json.loads(path.read_bytes())
+            return cls(pages=str(raw["pages"]),
+                       sections={str(k): str(v) for k, v in dict(raw["sections"]).items()})
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return cls()  # missing or damaged: everything is checked again
+
+    def dump(self) -> bytes:
+        raw = {"pages": self.pages, "sections": dict(sorted(self.sections.items()))}
+        return (json.dumps(raw, indent=1, ensure_ascii=True) + "\n").encode()
+
+
+def render_fingerprint(site: SiteConfig) -> str:
+    """Changes whenever the same entries would be published differently."""
+    digest = hashlib.sha256(f"feedsvc {__version__}\n{site!r}\n".encode())
+    templates = resources.files("feedsvc") / "templates"
+    for item in sorted(templates.iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".html"):
+            digest.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True, slots=True)
+class _PageJob:
+    """Everything one process needs to write its share of the pages."""
+
+    out: OutputFolder
+    files: set[str]
+    states: dict[str, int]
+    site: SiteConfig
+    sections: dict[SectionPath, Section]
+    shares: int
+
+
+@dataclass(slots=True)
+class _ShareResult:
+    written: int = 0
+    unchanged: int = 0
+    published: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _write_share(job: _PageJob, store: Store, share: int,
+                 progress: Callable[[int], None] | None = None) -> _ShareResult:
+    """Write the pages of the entries whose ``seq % shares == share``."""
+    result = _ShareResult()
+    checked = 0
+    for entry in store.iter_entries():
+        checked += 1
+        if progress is not None and checked % PROGRESS_STEP == 0:
+            progress(PROGRESS_STEP)
+        if entry.seq % job.shares != share:
+            continue
+        if job.states.get(entry.page) == entry.version and entry.page in job.files:
+            result.unchanged += 1
+            continue
+        data = _article(entry, job.sections, job.site)
+        if _write(job.out.page_path(entry.page), data, durable=False):
+            result.written += 1
+        else:
+            result.unchanged += 1
+        result.published.append((entry.page, entry.version))
+    if progress is not None and checked % PROGRESS_STEP:
+        progress(checked % PROGRESS_STEP)
+    return result
+
+
+def _article(entry: Entry, sections: dict[SectionPath, Section], site: SiteConfig) -> bytes:
+    section = sections.get(entry.section)
+    if section is None:
+        raise PublishError(f"entry {entry.id} is in a section the store does not list",
+                           where=entry.page)
+    return render_article(entry, section, site).encode("utf-8")
+
+
+def _share_in_child(job: _PageJob, db: Path, share: int, sender: Connection) -> None:
+    """Body of the second process: its own read-only store, its share of pages."""
+    reply: tuple[Any, ...]
+    try:
+        with Store.open(db, site=job.site, readonly=True) as store:
+            reply = ("ok", _write_share(job, store, share))
+    except FeedsvcError as exc:
+        reply = ("error", type(exc).__name__, exc.message, exc.where)
+    except BaseException:  # a bug: hand the traceback to the parent to report
+        reply = ("crash", traceback.format_exc())
+    sender.send(reply)
+    sender.close()
+
+
+def _can_fork() -> bool:
+    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1 \
+        and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _write_pages(job: _PageJob, store: Store,
+                 progress: Callable[[int], None] | None) -> list[_ShareResult]:
+    if job.shares == 1:
+        return [_write_share(job, store, 0, progress)]
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_share_in_child, args=(job, store.path, 1, sender),
+                            name="feedsvc-pages", daemon=True)
+    child.start()
+    sender.close()
+    try:
+        mine = _write_share(job, store, 0, progress)
+        try:
+            reply = receiver.recv()
+        except EOFError:
+            raise PublishError("the page-writing process died", where=job.out.root) from None
+    finally:
+        receiver.close()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+    if reply[0] == "error":
+        kind = StoreError if reply[1] == StoreError.__name__ else PublishError
+        raise kind(reply[2], where=reply[3])
+    if reply[0] == "crash":
+        raise RuntimeError(f"the page-writing process failed:\n{reply[1]}")
+    theirs: _ShareResult = reply[1]
+    return [mine, theirs]
+
+
+def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfig,
+                   sections: dict[SectionPath, Section], trusted: bool, tally: _Tally,
+                   progress: Callable[[int], None] | None) -> None:
+    job = _PageJob(out=out, files=disk.files,
+                   # A page is known current only if rendered the way we render now.
+                   states=store.page_states() if trusted else {},
+                   site=site, sections=sections, shares=2 if _can_fork() else 1)
+    published: list[tuple[str, int]] = []
+    for result in _write_pages(job, store, progress):
+        tally.pages_written += result.written
+        tally.pages_unchanged += result.unchanged
+        published += result.published
+    # Marked only now that the pages are on disk: a crash before this point
+    # makes the next publish check them again, never skip them.
+    if published:
+        _mark(store, published)
+
+
+def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:
+    with store.batch():
+        store.mark_pages_published(published)
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+def _digest(fingerprint: str, config: Config, section: Section, entries: list[Entry],
+            children: list[Section], sections: dict[SectionPath, Section]) -> str:
+    """Everything a section's three files are made from (a version id stands
+    for the text of that version, which never changes)."""
+    parts = [fingerprint, repr(config.publish.summary_chars), repr(section),
+             repr([(c.path, c.slug_path) for c in children])]
+    for e in entries:
+        category = sections[e.section].slug_path if e.section in sections else ""
+        parts.append(repr((e.id, e.version, e.published, e.updated, e.page, e.link, category)))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _publish_sections(store: Store, config: Config, out: OutputFolder, disk: _Disk,
+                      sections: list[Section], fingerprint: str, previous: _State,
+                      tally: _Tally) -> tuple[set[Path], dict[str, str]]:
+    """Feeds and index of every section with entries; their folders and digests."""
+    site = config.site
+    by_path = {s.path: s for s in sections}
+    entries = {s.path: store.feed_entries(s.path, config.publish.entries_per_feed)
+               for s in sections}
+    live = [s for s in sections if entries[s.path]]
+    folders: set[Path] = set()
+    digests: dict[str, str] = {}
+    for section in live:
+        folder = out.section_dir(section)
+        folders.add(folder)
+        depth = len(section.path) + 1
+        children = [c for c in live if len(c.path) == depth and c.path[:-1] == section.path]
+        digest = _digest(fingerprint, config, section, entries[section.path], children, by_path)
+        digests[section.slug_path] = digest
+        prefix = section.slug_path + "/" if section.slug_path else ""
+        if previous.sections.get(section.slug_path) == digest and all(
+                prefix + name in disk.files for name in SECTION_FILES):
+            tally.feeds_unchanged += len(_FEEDS)
+            tally.pages_unchanged += 1
+            continue
+        feed = build_feed(section, entries[section.path], site, sections=by_path,
+                          summary_chars=config.publish.summary_chars)
+        for name, serialise in _FEEDS:
+            if _write(folder / name, serialise(feed), durable=True):
+                tally.feeds_written += 1
+            else:
+                tally.feeds_unchanged += 1
+        index = render_index(feed, section, children, site).encode("utf-8")
+        if _write(folder / INDEX_FILE, index, durable=True):
+            tally.pages_written += 1
+        else:
+            tally.pages_unchanged += 1
+    return folders, digests
+
+
+def _remove_stale(out: OutputFolder, disk: _Disk, live: set[Path], tally: _Tally) -> None:
+    for relative in disk.temps:
+        tally.files_removed += _remove(out.root / relative)
+    stale = [d for d in disk.section_dirs if (out.root / d) not in live]
+    # Deepest first, so that a parent folder is empty by the time it is tried.
+    for relative in sorted(stale, key=lambda d: d.count("/") + bool(d), reverse=True):
+        folder = out.root / relative
+        for name in SECTION_FILES:
+            path = folder / name
+            if _ours(path):
+                tally.files_removed += _remove(path)
+        if relative:
+            # Fails if not empty: someone else's files stay, and so does the folder.
+            with suppress(OSError):
+                folder.rmdir()
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def publish(store: Store, config: Config, *,
+            progress: Callable[[int], None] | None = None) -> PublishReport:
+    """Write every page, feed and index the store calls for; remove stale ones.
+
+    ``progress`` is called with the number of entries checked since its last
+    call.  Raises :class:`PublishError` naming the path when OUT cannot be
+    written.
+    """
+    started = time.monotonic()
+    out = OutputFolder(config.publish.folder)
+    disk = out.scan()
+    state_path = out.root / STATE_FILE
+    previous = _State.load(state_path)
+    fingerprint = render_fingerprint(config.site)
+    sections = store.sections()
+    tally = _Tally()
+    _publish_pages(store, out, disk, config.site, {s.path: s for s in sections},
+                   previous.pages == fingerprint, tally, progress)
+    live, digests = _publish_sections(store, config, out, disk, sections, fingerprint,
+                                      previous, tally)
+    _remove_stale(out, disk, live, tally)
+    _write(state_path, _State(pages=fingerprint, sections=digests).dump(), durable=True)
+    return PublishReport(
+        feeds_written=tally.feeds_written,
+        feeds_unchanged=tally.feeds_unchanged,
+        pages_written=tally.pages_written,
+        pages_unchanged=tally.pages_unchanged,
+        files_removed=tally.files_removed,
+        duration=time.monotonic() - started,
+    )
+
+
+__all__ = ["OutputFolder", "PublishReport", "publish", "render_fingerprint"]
