@@ -1,0 +1,629 @@
+"""Seed files: bytes → :class:`~feedsvc.models.Article`, and the folder scan.
+
+A seed file is plain text scraped from a news page::
+
+    National / Politics                 section path (1 to n levels, "/"-separated)
+
+    Top diplomats … meet in Tokyo       title (a multi-line block is joined with spaces)
+
+    by Daisuke Kikuchi                  byline (optional)
+
+    Staff Writer                        credit / role line (optional)
+
+    The foreign ministers …             body paragraphs, blank-line separated
+
+    Coronavirus banner                  page furniture (configured patterns), dropped
+
+Decoding
+    UTF-8 (a BOM is stripped); UTF-16 when the file starts with a UTF-16 BOM;
+    otherwise Windows-1252 when the bytes are clean Windows-1252 text.  A file
+    that is not valid UTF-8 but holds valid multi-byte UTF-8 sequences is
+    damaged UTF-8 (Windows-1252 would turn its quotes into "â€œ") and is
+    rejected.  NUL and other control characters (C0 except tab and newline, DEL,
+    C1) mean the file is not text.  CRLF and CR become LF; U+FEFF is removed
+    wherever it stands.  U+FFFD rejects the file: it marks text that an earlier
+    lossy conversion already damaged; dropping it would publish words with
+    letters silently missing, while rejecting names the file so that its
+    source can be fixed (a corrected file then arrives as a revision).
+
+Blocks
+    Blank lines (nothing but Unicode white space, no-break spaces and
+    zero-width spaces included) separate blocks; a run of them is one
+    separator.  Lines that match a boilerplate pattern as a whole (after
+    trimming) are dropped wherever they stand, also inside a block, before
+    anything else is decided.  Inside a block single newlines are kept (lists);
+    each line loses its trailing white space and the indentation common to all
+    lines.
+
+Header heuristic (position and shape decide, never a word alone)
+    *Byline*: one line of at most 200 characters: ``by``/``By``/``BY`` (an
+    optional colon) and white space, then names separated by ``,``
+    ``, and`` `` and `` ``&`` ``/`` or brackets.  Every name has at most six
+    words, each capitalised or a name particle (de, van, bin …); no digits, no
+    ``!?;:`` or quotes, periods only in initials and abbreviations (``J.K.``,
+    ``Jr.``).  "By the time the polls closed, …" fails on its lower-case
+    words.  A part that is a strong credit (``by Jane Doe, Staff Writer``,
+    ``by Alice Smith (Kyodo)``, ``by Reuters``) is the credit, not an author;
+    ``Jr.``/``III`` join the name before them.  Inner white space of names is
+    collapsed.
+
+    *Credit*: one line of at most 80 characters and eight words, no digits, no
+    sentence punctuation (``.!?;:``, quotes, brackets), every word capitalised
+    (or a connector such as "of", "the", or "dpa") and at least one known word:
+    a wire name (Kyodo, Reuters, AFP, Jiji, Bloomberg …), a role word (Writer,
+    Correspondent, Editor, Report, Staff, Contributor, Columnist, Bureau,
+    News, Press …) or a publication word (Times, Post, Shimbun …).  A credit is
+    *strong* when every word is a wire name, role word or connector ("Staff
+    Writer", "AFP-JIJI", "Jiji, Kyodo, Bloomberg"), otherwise *weak*
+    ("Special to The Japan Times").  After a byline a weak credit is accepted;
+    standing alone in the byline's place (a wire credit) it must be strong.
+    So a short first body paragraph ("Tokyo stocks rose.", a quote, "Abe
+    declined to comment", "The Washington Post") is never a credit: when in
+    doubt, it is body.
+
+    *Order after the title*: byline, then credit; or a strong credit, then a
+    byline; or one block of two lines, byline and credit.
+
+    *Section line*: the first block is the section path unless the file starts
+    directly with its title, which is the case when the second block is a
+    byline (and the third is not: then the second is a title like "By
+    Design"), or a strong credit (and the third is neither byline nor credit),
+    or when the first block does not look like a section: more than one line,
+    a segment over 60 characters or six words, sentence punctuation.  A path
+    without ``/`` must also be capitalised words, and the block after it must
+    not read like prose (eight words or more ending in a period) unless a
+    byline or credit follows that block, so "Abe resigns" or "Abe Resigns"
+    followed by a body paragraph is a title, not a section.  What stays
+    ambiguous by shape: a capitalised one-level headline followed by a short
+    line ("Abe Resigns" / "Tokyo stocks rose.") reads as section and title.
+    Files without a section line are filed under
+    ``ParseOptions.default_section`` or rejected when that is empty.  Empty
+    segments ("National / / Politics") reject the file; inner white space of
+    segments is collapsed (the path is an identity).
+
+Titles and paragraphs are kept exactly as written (no unescaping, no length
+limit), only trimmed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError, InputError, SeedError
+from .models import Article, SectionPath
+
+if TYPE_CHECKING:
+    from .config import SeedsConfig
+
+__all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """How seed files are parsed (see the module docstring for the rules)."""
+
+    #: a line matching one of these with ``.fullmatch()`` after trimming is dropped
+    boilerplate: tuple[re.Pattern[str], ...]
+    #: section of files that start with their title; ``()`` rejects such files
+    default_section: SectionPath = ()
+    max_bytes: int = 16 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, cfg: SeedsConfig) -> ParseOptions:
+        try:
+            patterns = tuple(re.compile(p) for p in cfg.boilerplate)
+        except re.error as exc:
+            raise ConfigError(f"seeds.boilerplate: invalid regular expression: {exc}") from None
+        return cls(
+            boilerplate=patterns,
+            default_section=cfg.default_section,
+            max_bytes=cfg.max_bytes,
+        )
+
+
+# --------------------------------------------------------------------------- decoding
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# C0 controls except tab, LF and CR, and DEL; checked on the bytes (a regular
+# expression over the decoded text costs ten times as much).
+_C0_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_NOT_C0_BYTES = bytes(b for b in range(256) if b not in _C0_BYTES)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # on text: CR is gone by then
+# A valid UTF-8 sequence of three or four bytes.  Clean Windows-1252 text never
+# holds one in practice (it would read as a lower-case accented letter followed
+# by two symbols, e.g. "â€œ"), while damaged UTF-8 nearly always does: its
+# curly quotes and dashes are E2 80 xx.  Two-byte sequences are left out on
+# purpose: "CAFÉ" + right single quote is C9 92, valid UTF-8.
+_UTF8_LONG = re.compile(
+    rb"\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+
+
+def decode_seed(data: bytes, *, name: str) -> str:
+    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls.
+
+    Raises :class:`SeedError` (``where=name``) when the bytes are not text.
+    """
+    if data.startswith(_UTF8_BOM):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = _decode_other(data, name)
+    else:
+        _refuse_control(_utf8_control(data), name)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
+    if "\ufffd" in text:
+        raise SeedError("damaged text: contains U+FFFD replacement characters", where=name)
+    return text
+
+
+def _decode_other(data: bytes, name: str) -> str:
+    """Bytes that are not UTF-8: UTF-16 with a BOM, or clean Windows-1252."""
+    if data.startswith(_UTF16_BOMS):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise SeedError("not text: invalid UTF-16", where=name) from None
+        bad = _CONTROL.search(text.replace("\r", ""))
+        _refuse_control(ord(bad.group()) if bad else None, name)
+        return text
+    _refuse_control(_c0_control(data), name)
+    if _UTF8_LONG.search(data):
+        raise SeedError("damaged text: UTF-8 mixed with other bytes", where=name)
+    try:
+        # Python's cp1252 refuses the five undefined bytes 0x81 0x8D 0x8F 0x90 0x9D,
+        # and decodes 0x80-0x9F to printable characters, so no C1 control can result.
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise SeedError("not text: neither UTF-8 nor Windows-1252", where=name) from None
+
+
+def _c0_control(data: bytes) -> int | None:
+    """The first C0 control byte (tab, LF, CR aside) or DEL in ``data``."""
+    found = data.translate(None, _NOT_C0_BYTES)
+    return found[0] if found else None
+
+
+def _utf8_control(data: bytes) -> int | None:
+    """The first control character of valid UTF-8 ``data``, C1 (C2 80 to C2 9F) included."""
+    found = _c0_control(data)
+    if found is not None:
+        return found
+    # In valid UTF-8 every C2 byte leads a two-byte sequence: look at its second byte.
+    i = data.find(b"\xc2")
+    while i >= 0:
+        if data[i + 1] < 0xA0:
+            return data[i + 1]
+        i = data.find(b"\xc2", i + 2)
+    return None
+
+
+def _refuse_control(code: int | None, name: str) -> None:
+    if code is not None:
+        what = "NUL bytes" if code == 0 else f"control character U+{code:04X}"
+        raise SeedError(f"not text: {what}", where=name)
+
+
+# --------------------------------------------------------------------------- blocks
+
+# Every white-space character (str.isspace, all of them lie below U+3001) plus
+# the zero-width spaces that scraped pages leave on otherwise empty lines.
+_SPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u200b\u2060"
+_SPACE_NOT_LF = _SPACE.replace("\n", "")
+# A newline followed by one or more blank lines: the separator of two blocks.
+_BLOCK_SEPARATOR = re.compile(r"\n(?:[%s]*+\n)+" % re.escape(_SPACE_NOT_LF))  # noqa: UP031
+
+_Match = Callable[[str], re.Match[str] | None]
+_REGEX_SYNTAX = re.compile(r"[.^$*+?{}\[\]\\|()]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Furniture:
+    """The boilerplate patterns, split for speed: plain words are a set lookup."""
+
+    literals: frozenset[str]
+    match: _Match | None  # fullmatch of the other patterns, combined
+
+    def __call__(self, line: str) -> bool:
+        return line in self.literals or (self.match is not None and self.match(line) is not None)
+
+
+@lru_cache(maxsize=32)
+def _furniture(patterns: tuple[re.Pattern[str], ...]) -> _Furniture:
+    literal = [p for p in patterns if p.flags == re.UNICODE and not _REGEX_SYNTAX.search(p.pattern)]
+    regexes = [p for p in patterns if p not in literal]
+    return _Furniture(frozenset(p.pattern for p in literal), _combined_fullmatch(regexes))
+
+
+def _combined_fullmatch(patterns: list[re.Pattern[str]]) -> _Match | None:
+    if not patterns:
+        return None
+    if len(patterns) == 1:
+        return patterns[0].fullmatch
+    flags = {p.flags for p in patterns}
+    if len(flags) == 1:
+        try:
+            return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), flags.pop()).fullmatch
+        except re.error:  # inline global flags or group references that do not combine
+            pass
+
+    def first_fullmatch(line: str) -> re.Match[str] | None:
+        for pattern in patterns:
+            found = pattern.fullmatch(line)
+            if found is not None:
+                return found
+        return None
+
+    return first_fullmatch
+
+
+def _blocks(text: str, furniture: _Furniture) -> list[str]:
+    """Blank-line separated blocks, trimmed, with furniture lines dropped."""
+    # Splitting on "\n\n" is exact (two newlines always lie inside a block
+    # separator) and cheap.  When every chunk is a single line after trimming,
+    # as in almost every seed file, that is all there is to do.
+    chunks = [chunk.strip(_SPACE) for chunk in text.split("\n\n")]
+    for chunk in chunks:
+        if "\n" in chunk:
+            return _blocks_with_lines(text, furniture)
+    literals, match = furniture.literals, furniture.match
+    if match is None:
+        return [c for c in chunks if c and c not in literals]
+    return [c for c in chunks if c and c not in literals and match(c) is None]
+
+
+def _blocks_with_lines(text: str, furniture: _Furniture) -> list[str]:
+    """:func:`_blocks` for text with multi-line blocks or blank lines made of spaces."""
+    blocks: list[str] = []
+    for chunk in text.split("\n\n"):
+        # Not trimmed first: the first line's indentation counts for the block.
+        for raw in _BLOCK_SEPARATOR.split(chunk) if "\n" in chunk else (chunk,):
+            block = _multi_line_block(raw, furniture) if "\n" in raw else raw.strip(_SPACE)
+            if block and not furniture(block):
+                blocks.append(block)
+    return blocks
+
+
+def _multi_line_block(raw: str, furniture: _Furniture) -> str:
+    lines = [line.rstrip(_SPACE) for line in raw.split("\n")]
+    # Blank lines can only stand at the edges here (left over from splitting).
+    lines = [line for line in lines if line and not furniture(line.lstrip(_SPACE))]
+    if not lines:
+        return ""
+    # Remove the indentation all lines share, so that an indented list keeps its
+    # shape and its first line does not lose more than the others.
+    indents = [line[: len(line) - len(line.lstrip(_SPACE))] for line in lines]
+    common = len(os.path.commonprefix(indents))  # noqa: RUF071 (character-wise is the point)
+    # The caller also tests the whole block: a pattern may span lines.
+    return "\n".join(line[common:] for line in lines).strip(_SPACE)
+
+
+# --------------------------------------------------------------------------- header shapes
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_WIRES = _words(
+    "kyodo reuters afp ap jiji bloomberg xinhua yonhap dpa efe ansa tass interfax upi"
+    " nikkei kyodo-news afp-jiji associated agence france-presse"
+)
+_ROLES = _words(
+    "writer writers correspondent correspondents editor editors reporter reporters"
+    " report reports reporting staff contributor contributors contributing columnist"
+    " columnists bureau news press wire wires service services agency agencies desk"
+    " chief senior special photographer photographers freelance guest"
+)
+_PUBLICATIONS = _words(
+    "times post journal herald tribune guardian telegraph shimbun chronicle gazette"
+    " economist observer"
+)
+_CONNECTORS = _words("and of the for to from with in at a an on &")
+_PARTICLES = _words(
+    "de del della der den di da das do dos du la le van von ter ten bin binti al el y e zu st"
+)
+_SUFFIXES = _words("jr jr. sr sr. ii iii iv")
+_STRONG_WORDS = _WIRES | _ROLES | _CONNECTORS
+_KNOWN_WORDS = _WIRES | _ROLES | _PUBLICATIONS
+_LOWER_CASE_OK = _CONNECTORS | {"dpa"}
+
+_CREDIT_FORBIDDEN = re.compile(r"[\d.!?;:\"“”„«»()\[\]@#]")
+_BYLINE = re.compile(r"by:?\s+(.+)", re.IGNORECASE)
+_BYLINE_FORBIDDEN = re.compile(r"[\d!?;:\"“”„«»\[\]@#]")
+_BYLINE_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s*[/&()]\s*|\s+and\s+", re.IGNORECASE)
+_ABBREVIATION = re.compile(r"(?:[^\W\d_]{1,3}\.)+")
+_SECTION_FORBIDDEN = re.compile(r"[!?;:\"“”„«»()\[\]@#]")
+
+_WEAK, _STRONG = 1, 2  # credit strengths; 0 is "not a credit"
+
+
+def _capitalised(word: str) -> bool:
+    """True unless the word starts with a lower-case letter (scripts without case pass)."""
+    return not word[:1].islower()
+
+
+def _credit_strength(line: str) -> int:
+    """0: not a credit; _WEAK or _STRONG (see the module docstring)."""
+    if len(line) > 80 or "\n" in line or _CREDIT_FORBIDDEN.search(line):
+        return 0
+    tokens = line.replace(",", " ").replace("/", " ").split()
+    if not 0 < len(tokens) <= 8:
+        return 0
+    strength, known = _STRONG, False
+    for token in tokens:
+        low = token.lower()
+        if token[0].islower() and low not in _LOWER_CASE_OK:
+            return 0
+        if low in _KNOWN_WORDS:
+            known = True
+            if low not in _STRONG_WORDS:
+                strength = _WEAK
+        elif low not in _CONNECTORS:
+            parts = set(low.split("-"))  # "AFP-JIJI"
+            known = known or not parts.isdisjoint(_KNOWN_WORDS)
+            if not parts <= _STRONG_WORDS:
+                strength = _WEAK
+    return strength if known else 0
+
+
+def _name_shaped(name: str) -> bool:
+    words = name.split()
+    if not 1 <= len(words) <= 6 or len(name) > 60:
+        return False
+    for word in words:
+        if "." in word and not _ABBREVIATION.fullmatch(word):
+            return False
+        if not _capitalised(word) and word.lower() not in _PARTICLES:
+            return False
+    return True
+
+
+def _byline(block: str) -> tuple[tuple[str, ...], str | None] | None:
+    """``(authors, credit named in the byline)`` when the block is a byline."""
+    if len(block) > 200 or "\n" in block:
+        return None
+    m = _BYLINE.fullmatch(block)
+    if m is None or _BYLINE_FORBIDDEN.search(m.group(1)):
+        return None
+    authors: list[str] = []
+    credits: list[str] = []
+    names = " ".join(m.group(1).split())
+    several = any(c in names for c in ",/&(") or " and " in names.lower()
+    for part in _BYLINE_SPLIT.split(names) if several else (names,):
+        if not part:
+            continue
+        if part.lower() in _SUFFIXES and authors:
+            authors[-1] = f"{authors[-1]}, {part}"
+        elif _credit_strength(part) == _STRONG:
+            credits.append(part)
+        elif _name_shaped(part):
+            authors.append(part)
+        else:
+            return None
+    if not authors and not credits:
+        return None
+    return tuple(authors), (", ".join(credits) if credits else None)
+
+
+def _is_prose(block: str) -> bool:
+    """A sentence-like body paragraph rather than a headline."""
+    return block.rstrip("\"'\u201d\u2019)").endswith(".") and len(block.split()) >= 8
+
+
+def _section(block: str, *, prose_follows: bool, name: str) -> SectionPath | None:
+    """The section path when ``block`` has the shape of a section line."""
+    if "\n" in block or len(block) > 200 or _SECTION_FORBIDDEN.search(block):
+        return None
+    if block.endswith(",") or (
+        block.endswith(".") and not _ABBREVIATION.fullmatch(block.split()[-1].split("/")[-1])
+    ):
+        return None
+    # Inner runs of white space become one space: the path is an identity.
+    segments = [" ".join(s.split()) for s in block.split("/")]
+    filled = [s for s in segments if s]
+    if any(len(s) > 60 or len(s.split()) > 6 for s in filled):
+        return None
+    if len(segments) == 1:
+        words = block.split()
+        if not all(_capitalised(w) or w.lower() in _CONNECTORS for w in words):
+            return None
+        if prose_follows:
+            return None
+    if len(filled) != len(segments):
+        raise SeedError(f"invalid section: empty segment in {block!r}", where=name)
+    return tuple(segments)
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def parse_seed(data: bytes, *, name: str, options: ParseOptions) -> Article:
+    """Parse one seed file; raises :class:`SeedError` (``where=name``) to reject it."""
+    if len(data) > options.max_bytes:
+        raise SeedError(f"too large: {len(data)} bytes (limit {options.max_bytes})", where=name)
+    text = decode_seed(data, name=name)
+    if not text:
+        raise SeedError("empty file", where=name)
+    blocks = _blocks(text, _furniture(options.boilerplate))
+    if not blocks:
+        reason = "only page furniture" if text.strip(_SPACE) else "blank: whitespace only"
+        raise SeedError(reason, where=name)
+
+    second, third = _at(blocks, 1), _at(blocks, 2)
+    section: SectionPath | None = None
+    if second is None or not _title_first(second, third):
+        # Prose after a one-level section candidate makes the candidate the
+        # title, unless an attribution follows: then the prose is in title place.
+        prose = second is not None and _is_prose(second) and not _is_attribution(third)
+        section = _section(blocks[0], prose_follows=prose, name=name)
+
+    at = 0 if section is None else 1
+    if section is None:
+        if not options.default_section:
+            raise SeedError("no section line (file starts with its title)", where=name)
+        section = options.default_section
+    if at >= len(blocks):
+        raise SeedError("no title", where=name)
+    title = " ".join(line.strip(_SPACE) for line in blocks[at].split("\n"))
+    at += 1
+
+    authors, credit, at = _attribution(blocks, at)
+    if at >= len(blocks):
+        raise SeedError("no body paragraph", where=name)
+    return Article(
+        section=section,
+        title=title,
+        authors=authors,
+        credit=credit,
+        paragraphs=tuple(blocks[at:]),
+    )
+
+
+def _at(blocks: list[str], i: int) -> str | None:
+    return blocks[i] if i < len(blocks) else None
+
+
+def _attribution(blocks: list[str], at: int) -> tuple[tuple[str, ...], str | None, int]:
+    """``(authors, credit, index of the first body block)`` from the blocks after the title.
+
+    A byline, then a credit; or a credit (strong, as no byline vouches for
+    it), then perhaps a byline.
+    """
+    authors: tuple[str, ...] = ()
+    credit: str | None = None
+    byline = _byline_block(blocks[at]) if at < len(blocks) else None
+    if byline is not None:
+        authors, credit = byline
+        at += 1
+    if at < len(blocks) and _credit_strength(blocks[at]) >= (_WEAK if byline else _STRONG):
+        credit = " ".join(blocks[at].split())
+        at += 1
+        if byline is None and at < len(blocks):
+            late = _byline_block(blocks[at])
+            if late is not None:
+                authors = late[0]
+                at += 1
+    return authors, credit, at
+
+
+def _byline_block(block: str) -> tuple[tuple[str, ...], str | None] | None:
+    """A byline, or a byline line directly followed by a credit line in one block."""
+    if "\n" not in block:
+        return _byline(block)
+    lines = block.split("\n")
+    if len(lines) != 2:
+        return None
+    byline, credit = _byline(lines[0].strip(_SPACE)), lines[1].strip(_SPACE)
+    if byline is None or not _credit_strength(credit):
+        return None
+    return byline[0], " ".join(credit.split())
+
+
+def _is_attribution(block: str | None) -> bool:
+    return block is not None and (_byline_block(block) is not None or _credit_strength(block) > 0)
+
+
+def _title_first(second: str, third: str | None) -> bool:
+    """Whether the second block is in byline/credit position of a file without section line.
+
+    A byline (not followed by another one: then the second block is a title
+    such as "By Design"), or a strong credit that is not followed by a byline
+    or credit (then the second block is a credit-like title).
+    """
+    if _byline_block(second):
+        return not (third and _byline_block(third))
+    if _credit_strength(second) == _STRONG:
+        return not _is_attribution(third)
+    return False
+
+
+# --------------------------------------------------------------------------- folder scan
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFile:
+    """One seed file found by :func:`scan_seeds`."""
+
+    path: Path  # absolute
+    relpath: str  # posix path relative to the seeds folder: the file's identity
+    size: int
+    mtime_ns: int
+
+
+def scan_seeds(folder: Path, pattern: str) -> list[SeedFile]:
+    """Regular files below ``folder`` whose name matches ``pattern``, in file-name order.
+
+    Order: by base name, then by relative path.  Hidden (dot) folders and
+    files are skipped (editor and OS droppings), unless ``pattern`` itself
+    starts with a dot for files.  Symbolic links to files are followed only
+    when their target lies inside the folder.  Links to folders are not
+    followed: a target inside the folder is scanned under its own path anyway,
+    one outside is out of bounds, and not following them rules out loops.
+    """
+    root = folder.absolute()
+    try:
+        is_dir = stat.S_ISDIR(root.stat().st_mode)
+        real_root = os.path.realpath(root)
+    except FileNotFoundError:
+        raise InputError("seeds folder not found", where=folder) from None
+    except OSError as exc:
+        raise InputError(f"cannot read seeds folder: {exc.strerror}", where=folder) from None
+    if not is_dir:
+        raise InputError("seeds folder is not a folder", where=folder)
+    inside = real_root.rstrip(os.sep) + os.sep
+    match = re.compile(fnmatch.translate(pattern)).match
+    dot_files = pattern.startswith(".")
+
+    found: list[tuple[str, str, Path, int, int]] = []
+    stack: list[tuple[Path, str]] = [(root, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            entries = os.scandir(directory)
+        except FileNotFoundError:
+            if not prefix:
+                raise InputError("seeds folder not found", where=folder) from None
+            continue  # removed while scanning
+        except OSError as exc:
+            where = directory if prefix else folder
+            raise InputError(f"cannot read folder: {exc.strerror}", where=where) from None
+        with entries:
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        if not name.startswith("."):
+                            stack.append((directory / name, f"{prefix}{name}/"))
+                        continue
+                    if (name.startswith(".") and not dot_files) or not match(name):
+                        continue
+                    if entry.is_symlink():
+                        if not os.path.realpath(entry.path).startswith(inside):
+                            continue
+                        st = entry.stat()
+                    elif entry.is_file(follow_symlinks=False):
+                        st = entry.stat(follow_symlinks=False)
+                    else:
+                        continue
+                except OSError:
+                    continue  # vanished, dangling or looping link: not a seed file
+                if stat.S_ISREG(st.st_mode):
+                    found.append((name, prefix + name, directory, st.st_size, st.st_mtime_ns))
+    found.sort()  # (name, relpath) is unique: the folder Paths are never compared
+    # Path objects are built last and from their folder's Path: parsing a whole
+    # path string per file costs more than the stat call.
+    return [SeedFile(folder_ / name, rel, size, mtime) for name, rel, folder_, size, mtime in found]
