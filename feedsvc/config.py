@@ -62,12 +62,22 @@ class DedupConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    scan_interval: int = 60  # seconds between two scans of the seeds folder
+    publish_delay: float = 1.0  # seconds from a changing ingest to its publish (coalescing)
+    lock_wait: float = 30.0  # seconds a writer waits for the writer lock, then exit 5
+    watch: bool = True  # watch the seeds folder for new files (inotify)
+    stop_timeout: float = 20.0  # seconds a stop may take before feedsvc exits regardless
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig = SiteConfig()
     seeds: SeedsConfig = SeedsConfig()
     store: StoreConfig = StoreConfig()
     publish: PublishConfig = PublishConfig()
     dedup: DedupConfig = DedupConfig()
+    daemon: DaemonConfig = DaemonConfig()
     source: Path | None = None  # the file this came from, for messages
 
     def with_overrides(
@@ -118,7 +128,7 @@ def load_config(path: Path | None) -> Config:
 def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
     """Validate a decoded TOML document (pure apart from path resolution)."""
     v = _Validator(source)
-    v.only_keys(raw, "", {"site", "seeds", "store", "publish", "dedup"})
+    v.only_keys(raw, "", {"site", "seeds", "store", "publish", "dedup", "daemon"})
     base = source.parent.absolute()
     return Config(
         site=_site(v, v.table(raw, "site")),
@@ -126,6 +136,7 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
         store=_store(v, v.table(raw, "store"), base),
         publish=_publish(v, v.table(raw, "publish"), base),
         dedup=_dedup(v, v.table(raw, "dedup")),
+        daemon=_daemon(v, v.table(raw, "daemon")),
         source=source,
     )
 
@@ -265,3 +276,24 @@ def _dedup(v: _Validator, t: dict[str, Any]) -> DedupConfig:
     if not 0.5 <= threshold <= 1.0:
         raise v.fail("dedup.threshold", f"must be between 0.5 and 1.0, got {threshold}")
     return DedupConfig(threshold=threshold)
+
+
+def _daemon(v: _Validator, t: dict[str, Any]) -> DaemonConfig:
+    d = DaemonConfig()
+    v.only_keys(t, "daemon.", {"scan_interval", "publish_delay", "lock_wait", "watch",
+                               "stop_timeout"})
+
+    def seconds(key: str, default: float, low: float, high: float) -> float:
+        value = float(v.get(t, key, (int, float), default))
+        if not low <= value <= high:
+            raise v.fail(f"daemon.{key}", f"must be between {low:g} and {high:g} seconds, "
+                         f"got {value:g}")
+        return value
+
+    return DaemonConfig(
+        scan_interval=v.integer(t, "scan_interval", d.scan_interval, 1, 86_400),
+        publish_delay=seconds("publish_delay", d.publish_delay, 0.1, 3_600),
+        lock_wait=seconds("lock_wait", d.lock_wait, 0, 86_400),
+        watch=v.get(t, "watch", bool, d.watch),
+        stop_timeout=seconds("stop_timeout", d.stop_timeout, 1, 3_600),
+    )

@@ -1,0 +1,766 @@
+"""``feedsvc run``: keep every feed fresh, for months, without help.
+
+Jobs (APScheduler 3, in a background scheduler, times in UTC):
+
+* one job per **source**, at the source's interval with jitter: the seeds
+  folder (``daemon.scan_interval``), later each remote feed.  Sources come
+  from :data:`SOURCE_FACTORIES`: a factory turns the configuration into
+  :class:`SourceJob` values, so a new kind of source is one more factory.
+  A source may ask to run later than its interval (backoff, Retry-After,
+  cache hints) through :attr:`JobResult.next_due`.
+* **publish**, a one-off job scheduled ``daemon.publish_delay`` seconds after
+  an ingest that changed the store.  Changes arriving while a publish is
+  pending join it; changes arriving while it runs get exactly one more
+  publish afterwards (:class:`PublishGate`).  A burst of files therefore gives
+  one or two publishes, not one per file.
+
+Every job has ``max_instances=1`` and ``coalesce=True`` (a late job runs once,
+not once per missed time); the seeds folder's watcher (:mod:`feedsvc.watch`)
+runs an early scan in its own thread under the same per-source lock, so no
+source ever overlaps itself.  Inside the process one job writes at a time;
+between processes the writer lock (:mod:`feedsvc.lock`) is taken per job, so
+``feedsvc publish`` from cron can run beside the daemon: whichever comes
+second waits (``daemon.lock_wait``).
+
+Stopping (SIGTERM, SIGINT): no new job starts; the job in progress stops at
+its next safe point (after the batch of files it is committing, or between
+two article pages), which takes well under a second; feedsvc exits 0.  If a
+job has not stopped after ``daemon.stop_timeout`` seconds, feedsvc exits 0
+anyway: that is as safe as a kill -9 (the open transaction is rolled back,
+temporary files are removed by the next publish, the work is redone).  A
+second signal exits at once.  SIGHUP reloads the configuration file; a broken
+one is refused with a logged error and the running configuration stays.
+
+The decisions (what is due, when to publish) are small pure functions of
+their inputs and an explicit ``now``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .clock import Clock, system_clock
+from .config import Config
+from .errors import ConfigError, FeedsvcError, InputError, LockError
+from .heartbeat import (
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    Heartbeat,
+    JobBeat,
+    read_heartbeat,
+    remove_stale_temps,
+    write_heartbeat,
+)
+from .lock import writer_lock
+from .pipeline import ingest_seeds, open_store
+from .publish import publish
+from .store import Store
+from .watch import SeedWatcher
+
+log = logging.getLogger(__name__)
+
+PUBLISH = "publish"
+SEEDS = "seeds"
+
+#: ``flock``-ed by ``feedsvc run`` for its whole life: one daemon per data folder.
+DAEMON_LOCK = "feedsvc-run.lock"
+
+_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+#: A job calls this between units of work; it raises :class:`Stopping` once
+#: the daemon is stopping.  The argument is the number of units just done.
+Checkpoint = Callable[[int], None]
+
+
+class Stopping(Exception):
+    """Raised at a safe point inside a job when feedsvc is stopping."""
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    changed: bool  # the store's visible content changed: a publish is due
+    summary: str  # what the job did, for its log line and the heartbeat
+    fields: Mapping[str, Any] = field(default_factory=dict)  # the same, for JSON logs
+    next_due: datetime | None = None  # the source's own earliest next run (backoff …)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceJob:
+    """A source of entries the daemon runs on a schedule."""
+
+    id: str
+    interval: float  # seconds
+    run: Callable[[Store, Config, Checkpoint], JobResult]
+    #: Local sources cost little to look at, so ``run --once`` always runs
+    #: them; remote ones only when due (their interval, backoff, Retry-After).
+    local: bool = False
+
+
+SourceFactory = Callable[[Config], list[SourceJob]]
+
+
+def ingest_summary(counts: Mapping[str, int]) -> str:
+    order = ("new", "revised", "duplicate", "unchanged", "rejected")
+    return ", ".join(f"{k} {counts.get(k, 0)}" for k in order)
+
+
+def _ingest_seeds(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
+    report = ingest_seeds(store, config, progress=checkpoint)
+    return JobResult(report.changed, ingest_summary(report.counts),
+                     {"counts": dict(report.counts)})
+
+
+def seeds_source(config: Config) -> list[SourceJob]:
+    return [SourceJob(SEEDS, config.daemon.scan_interval, _ingest_seeds, local=True)]
+
+
+#: Every kind of source; remote feeds add their factory here.
+SOURCE_FACTORIES: tuple[SourceFactory, ...] = (seeds_source,)
+
+
+def _publish(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
+    r = publish(store, config, progress=checkpoint)
+    summary = (f"feeds {r.feeds_written} written, {r.feeds_unchanged} unchanged; "
+               f"pages {r.pages_written} written, {r.pages_unchanged} unchanged; "
+               f"{r.files_removed} removed")
+    fields = {"feeds_written": r.feeds_written, "feeds_unchanged": r.feeds_unchanged,
+              "pages_written": r.pages_written, "pages_unchanged": r.pages_unchanged,
+              "files_removed": r.files_removed}
+    return JobResult(False, summary, fields)
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+def jitter_for(interval: float) -> float:
+    """Seconds of random delay added to each run: a tenth of the interval, at most 30 s."""
+    return min(interval / 10, 30.0)
+
+
+def next_run(trigger_next: datetime | None, hint: datetime | None) -> datetime | None:
+    """When a source runs next: at its interval, or later if it asked to."""
+    if hint is None or trigger_next is None:
+        return trigger_next or hint
+    return max(trigger_next, hint)
+
+
+def due_once(sources: Sequence[SourceJob], previous: Heartbeat | None,
+             now: datetime) -> list[str]:
+    """The sources ``run --once`` runs now: local ones always, others when due."""
+    due = []
+    for source in sources:
+        beat = previous.job(source.id) if previous is not None else None
+        if source.local or beat is None or beat.next_due is None or beat.next_due <= now:
+            due.append(source.id)
+    return due
+
+
+@dataclass(frozen=True, slots=True)
+class PublishGate:
+    """Coalescing of publishes: at most one pending and one running."""
+
+    due: datetime | None = None  # a publish is scheduled for this time
+    running: bool = False
+    dirty: bool = False  # the store changed after the running publish began
+
+    @property
+    def pending(self) -> bool:
+        return self.due is not None or self.dirty
+
+
+def gate_changed(gate: PublishGate, now: datetime,
+                 delay: float) -> tuple[PublishGate, datetime | None]:
+    """The store changed.  Returns the new gate and, if a publish must be
+    scheduled, its time (None: a pending or running publish covers it)."""
+    if gate.running:
+        return replace(gate, dirty=True), None
+    if gate.due is not None:
+        return gate, None
+    due = now + timedelta(seconds=delay)
+    return replace(gate, due=due), due
+
+
+def gate_started(gate: PublishGate) -> PublishGate:
+    # Everything changed so far is about to be published.
+    return PublishGate(due=None, running=True, dirty=False)
+
+
+def gate_finished(gate: PublishGate, now: datetime, delay: float, *, ok: bool,
+                  retry: float) -> tuple[PublishGate, datetime | None]:
+    """A publish ended.  Changes that arrived meanwhile get one more publish
+    after ``delay``; a failed publish is tried again after ``retry`` seconds."""
+    if not ok:
+        due = now + timedelta(seconds=max(delay, retry))
+        return PublishGate(due=due), due
+    if gate.dirty:
+        due = now + timedelta(seconds=delay)
+        return PublishGate(due=due), due
+    return PublishGate(), None
+
+
+def gate_skipped(gate: PublishGate, now: datetime,
+                 delay: float) -> tuple[PublishGate, datetime | None]:
+    """The scheduler refused to start a due publish (one was still winding
+    down): schedule it again rather than lose it."""
+    return gate_changed(replace(gate, due=None), now, delay)
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors.
+
+    Fields passed as ``extra={"feedsvc": {...}}`` (job name, counts, duration)
+    become top-level keys.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        doc.update(getattr(record, "feedsvc", None) or {})
+        if record.exc_info:
+            doc["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def use_log_format(log_format: str) -> None:
+    """Switch feedsvc's log handlers to ``text`` (as set up) or ``json``, and
+    send the scheduler library's and the watcher's warnings through them."""
+    ours = logging.getLogger("feedsvc")
+    if log_format == "json":
+        for handler in ours.handlers:
+            handler.setFormatter(JsonFormatter())
+    for name in ("apscheduler", "watchfiles"):
+        lib = logging.getLogger(name)
+        lib.handlers[:] = list(ours.handlers)
+        lib.setLevel(max(logging.WARNING, ours.level))
+        lib.propagate = False
+
+
+# ----------------------------------------------------------------------------- the daemon
+
+
+class _Flag:
+    """A stop flag safe to set from a signal handler (it takes no lock)."""
+
+    __slots__ = ("_on",)
+
+    def __init__(self) -> None:
+        self._on = False
+
+    def set(self) -> None:
+        self._on = True
+
+    def is_set(self) -> bool:
+        return self._on
+
+
+class _SignalPipe:
+    """Signals as bytes on a pipe, read by the main thread when it chooses.
+
+    The handlers do nothing; Python's own C handler writes each signal's
+    number to the wakeup pipe.  So no signal handler ever runs code that
+    could meet a lock held by the code it interrupted, and a signal that the
+    kernel hands to another thread (a library's worker) still arrives here.
+    """
+
+    def __enter__(self) -> _SignalPipe:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._old_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._old = {s: signal.signal(s, _ignore) for s in _SIGNALS}
+        return self
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """The next signal's number, or None after ``timeout`` seconds."""
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        return os.read(self._read, 1)[0] if ready else None
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self._old.items():
+            signal.signal(s, handler)
+        signal.set_wakeup_fd(self._old_fd)
+        os.close(self._read)
+        os.close(self._write)
+
+
+def _ignore(_signum: int, _frame: FrameType | None) -> None:
+    pass
+
+
+@contextmanager
+def _daemon_lock(data_dir: Path) -> Iterator[None]:
+    path = data_dir / DAEMON_LOCK
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise LockError(f"cannot create lock file: {exc.strerror}", where=path) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise LockError(f"feedsvc run is already running for this data folder "
+                            f"(pid {other})", where=path) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_seeds(config: Config) -> None:
+    if not config.seeds.folder.is_dir():
+        raise InputError("seeds folder does not exist or is not a folder",
+                         where=config.seeds.folder)
+
+
+class Daemon:
+    """The scheduler, its jobs and their shared state.
+
+    ``load`` re-reads the configuration on SIGHUP (it raises
+    :class:`ConfigError` for a broken file).
+    """
+
+    def __init__(self, config: Config, *, load: Callable[[], Config] | None = None,
+                 clock: Clock = system_clock,
+                 factories: Sequence[SourceFactory] = SOURCE_FACTORIES) -> None:
+        self.config = config
+        self._load = load
+        self._clock = clock
+        self._factories = tuple(factories)
+        self._sources: dict[str, SourceJob] = {}
+        self._source_locks: dict[str, threading.Lock] = {}
+        self._work = threading.Lock()  # one writing job at a time in this process
+        self._mu = threading.RLock()  # the gate, the heartbeat, the job count
+        self._stop = _Flag()
+        self._active = 0
+        self._gate = PublishGate()
+        self._reconcile = True  # publish after the first run whatever it found
+        self._errors: list[FeedsvcError] = []
+        self._scheduler: BackgroundScheduler | None = None
+        self._watcher: SeedWatcher | None = None
+        self._beat_failed = False
+        now = clock()
+        self._hb = Heartbeat(pid=os.getpid(), state=RUNNING, started=now, updated=now,
+                             config=str(config.source) if config.source else None)
+        self._set_sources(config)
+
+    # -- sources --------------------------------------------------------------
+
+    def _set_sources(self, config: Config) -> list[SourceJob]:
+        """Adopt the sources ``config`` defines; returns those new or changed."""
+        sources = [s for factory in self._factories for s in factory(config)]
+        changed = [s for s in sources if self._sources.get(s.id) != s]
+        for gone in set(self._sources) - {s.id for s in sources}:
+            del self._sources[gone]
+            if self._scheduler is not None and self._scheduler.get_job(gone) is not None:
+                self._scheduler.remove_job(gone)
+        for source in sources:
+            self._sources[source.id] = source
+            self._source_locks.setdefault(source.id, threading.Lock())
+        return changed
+
+    def _add_source_job(self, source: SourceJob, *, now: datetime) -> None:
+        assert self._scheduler is not None
+        self._scheduler.add_job(
+            self._run_source, IntervalTrigger(seconds=source.interval,
+                                              jitter=jitter_for(source.interval), timezone=UTC),
+            args=[source.id], kwargs={"wait": False}, id=source.id, name=source.id,
+            next_run_time=now, replace_existing=True, max_instances=1, coalesce=True,
+            # More than one interval late: skip it, the next one is due soon anyway.
+            misfire_grace_time=max(1, int(source.interval)))
+
+    # -- running one job ------------------------------------------------------
+
+    def _checkpoint(self, _done: int = 0) -> None:
+        if self._stop.is_set():
+            raise Stopping
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The process's work lock, then the data folder's writer lock; both
+        waits end early when feedsvc is stopping."""
+        while not self._work.acquire(timeout=0.2):
+            self._checkpoint()
+        try:
+            with ExitStack() as stack:
+                wait = self.config.daemon.lock_wait
+                deadline = time.monotonic() + wait
+                while True:
+                    self._checkpoint()
+                    try:
+                        left = max(0.0, deadline - time.monotonic())
+                        stack.enter_context(writer_lock(self.config.data_dir,
+                                                        wait=min(0.5, left)))
+                        break
+                    except LockError as exc:
+                        if time.monotonic() >= deadline:
+                            raise LockError(f"another feedsvc process held the writer lock "
+                                            f"for {wait:g} s; trying again later",
+                                            where=exc.where) from None
+                yield
+        finally:
+            self._work.release()
+
+    def _job(self, name: str, work: Callable[[Store, Config, Checkpoint], JobResult]
+             ) -> JobResult | None:
+        """Run ``work`` on a freshly opened store under both locks; log one
+        line; record it in the heartbeat.  None if it failed or was stopped."""
+        with self._mu:
+            self._active += 1
+        started, clock = time.monotonic(), self._clock()
+        self._beat_job(name, running=True, last_start=clock)
+        config = self.config
+        try:
+            with self._writing(), open_store(config) as store:
+                result = work(store, config, self._checkpoint)
+        except Stopping:
+            log.info("%s: stopped at a safe point; the rest is done on the next run", name,
+                     extra={"feedsvc": {"job": name, "stopped": True}})
+            self._beat_job(name, running=False, last_end=self._clock(),
+                           last_summary="stopped at a safe point")
+            return None
+        except FeedsvcError as exc:
+            self._failed(name, exc, str(exc))
+            return None
+        except Exception as exc:  # a bug: keep the daemon alive, keep the traceback
+            log.exception("%s: internal error", name, extra={"feedsvc": {"job": name}})
+            self._failed(name, None, f"internal error: {type(exc).__name__}: {exc}")
+            return None
+        finally:
+            with self._mu:
+                self._active -= 1
+        duration = time.monotonic() - started
+        log.info("%s: %s in %.2f s", name, result.summary, duration,
+                 extra={"feedsvc": {"job": name, "duration": round(duration, 3),
+                                    **result.fields}})
+        self._beat_job(name, running=False, last_end=self._clock(),
+                       last_summary=f"{result.summary} in {duration:.2f} s")
+        return result
+
+    def _failed(self, name: str, exc: FeedsvcError | None, message: str) -> None:
+        if exc is not None:
+            log.error("%s: %s", name, message, extra={"feedsvc": {"job": name}})
+            self._errors.append(exc)
+        now = self._clock()
+        self._beat_job(name, running=False, last_end=now, last_summary="failed",
+                       last_error=message, last_error_at=now)
+
+    def _run_source(self, source_id: str, *, wait: bool = True) -> JobResult | None:
+        """Run one source (its lock makes a second call wait, or return at once)."""
+        lock = self._source_locks.get(source_id)
+        if lock is None or not lock.acquire(blocking=wait):
+            return None
+        try:
+            source = self._sources.get(source_id)
+            if source is None or self._stop.is_set():
+                return None
+            result = self._job(source_id, source.run)
+            if result is not None and result.next_due is not None:
+                self._defer(source_id, result.next_due)
+            if (result is not None and result.changed) or self._reconcile:
+                # After a start, publish once whatever the scan found: a crash
+                # between an ingest and its publish leaves nothing behind.
+                self._reconcile = False
+                self._changed()
+            return result
+        finally:
+            lock.release()
+            self._beat()
+
+    def _defer(self, source_id: str, hint: datetime) -> None:
+        job = self._scheduler.get_job(source_id) if self._scheduler is not None else None
+        if job is not None:
+            when = next_run(job.next_run_time, hint)
+            if when is not None and when != job.next_run_time:
+                job.modify(next_run_time=when)
+        self._beat_job(source_id, next_due=next_run(None, hint))
+
+    # -- publishing -------------------------------------------------------------
+
+    def _changed(self) -> None:
+        with self._mu:
+            self._gate, when = gate_changed(self._gate, self._clock(),
+                                            self.config.daemon.publish_delay)
+        if when is not None:
+            self._schedule_publish(when)
+
+    def _schedule_publish(self, when: datetime) -> None:
+        if self._scheduler is None or self._stop.is_set():
+            return  # --once publishes inline; a stopping daemon starts nothing
+        self._scheduler.add_job(self._publish_job, DateTrigger(run_date=when, timezone=UTC),
+                                id=PUBLISH, name=PUBLISH, replace_existing=True,
+                                max_instances=1, coalesce=True, misfire_grace_time=None)
+        self._beat()
+
+    def _publish_job(self) -> None:
+        with self._mu:
+            self._gate = gate_started(self._gate)
+        result = None
+        try:
+            result = self._job(PUBLISH, _publish)
+        finally:
+            config = self.config.daemon
+            with self._mu:
+                self._gate, when = gate_finished(self._gate, self._clock(),
+                                                 config.publish_delay, ok=result is not None,
+                                                 retry=config.scan_interval)
+            if when is not None:
+                self._schedule_publish(when)
+            self._beat()
+
+    def _on_event(self, event: JobSubmissionEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES and event.job_id == PUBLISH:
+            with self._mu:
+                self._gate, when = gate_skipped(self._gate, self._clock(),
+                                                self.config.daemon.publish_delay)
+            if when is not None:
+                self._schedule_publish(when)
+
+    # -- heartbeat --------------------------------------------------------------
+
+    def _beat_job(self, name: str, **changes: Any) -> None:
+        with self._mu:
+            beat = self._hb.job(name) or JobBeat(name)
+            source = self._sources.get(name)
+            self._hb = self._hb.with_job(replace(beat, interval=source.interval if source
+                                                 else None, **changes))
+        self._beat()
+
+    def _next_due(self, name: str) -> datetime | None:
+        if name == PUBLISH:
+            return self._gate.due
+        job = self._scheduler.get_job(name) if self._scheduler is not None else None
+        if job is not None:
+            moment: datetime | None = job.next_run_time
+            return moment
+        beat = self._hb.job(name)
+        return beat.next_due if beat is not None else None
+
+    def _beat(self, state: str | None = None) -> None:
+        with self._mu:
+            jobs = tuple(replace(j, next_due=self._next_due(j.name)) for j in self._hb.jobs)
+            self._hb = replace(self._hb, state=state or self._hb.state, updated=self._clock(),
+                               jobs=jobs, publish_pending=self._gate.pending)
+            try:
+                write_heartbeat(self.config.data_dir, self._hb)
+                self._beat_failed = False
+            except FeedsvcError as exc:
+                if not self._beat_failed:  # once, not on every job
+                    log.warning("%s", exc)
+                self._beat_failed = True
+
+    # -- reloading ----------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the configuration (SIGHUP).  A broken file is refused and
+        logged; the running configuration then stays in force."""
+        if self._load is None:
+            return False
+        try:
+            new = self._load()
+            if new.store.path != self.config.store.path:
+                raise ConfigError("store.path cannot change while feedsvc run is running; "
+                                  "restart it instead", where=new.source)
+            _check_seeds(new)
+        except FeedsvcError as exc:
+            log.error("reload refused, the running configuration stays: %s", exc,
+                      extra={"feedsvc": {"job": "reload"}})
+            with self._mu:
+                self._hb = replace(self._hb, reload_error=str(exc))
+            self._beat()
+            return False
+        old, self.config = self.config, new
+        now = self._clock()
+        for source in self._set_sources(new):
+            self._add_source_job(source, now=now)
+        if (old.seeds.folder, old.seeds.pattern, old.daemon.watch) != (
+                new.seeds.folder, new.seeds.pattern, new.daemon.watch):
+            self._restart_watcher()
+        with self._mu:
+            self._hb = replace(self._hb, reload_error=None,
+                               config=str(new.source) if new.source else None)
+        log.info("configuration reloaded from %s", new.source or "the built-in defaults",
+                 extra={"feedsvc": {"job": "reload"}})
+        self._changed()  # site or publish settings may change the output
+        return True
+
+    def _restart_watcher(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop(timeout=0)
+            self._watcher = None
+        cfg = self.config
+        if cfg.daemon.watch and self._scheduler is not None:
+            self._watcher = SeedWatcher(cfg.seeds.folder, cfg.seeds.pattern,
+                                        lambda: self._run_source(SEEDS))
+            self._watcher.start()
+
+    # -- the two ways to run --------------------------------------------------------
+
+    def serve(self) -> int:
+        """Run until SIGTERM or SIGINT; returns the exit code (0)."""
+        config = self.config
+        _check_seeds(config)
+        with _daemon_lock(config.data_dir), _SignalPipe() as signals:
+            remove_stale_temps(config.data_dir)
+            scheduler = BackgroundScheduler(
+                timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=4)})
+            scheduler.add_listener(self._on_event, EVENT_JOB_MAX_INSTANCES)
+            self._scheduler = scheduler
+            scheduler.start()
+            now = self._clock()
+            for source in self._sources.values():
+                self._add_source_job(source, now=now)
+            self._restart_watcher()
+            self._beat(RUNNING)
+            d = config.daemon
+            log.info("run: started (pid %d); seeds %s every %d s%s; publish %g s after a "
+                     "change; stops within %g s", os.getpid(), config.seeds.folder,
+                     d.scan_interval, ", watched" if d.watch else "", d.publish_delay,
+                     d.stop_timeout, extra={"feedsvc": {"job": "run", "pid": os.getpid()}})
+            while True:
+                signum = signals.wait()
+                if signum == signal.SIGHUP:
+                    log.info("received SIGHUP: reloading %s",
+                             self.config.source or "the configuration")
+                    self.reload()
+                    continue
+                if signum in _SIGNALS:
+                    log.info("received %s: stopping", signal.Signals(signum).name,
+                             extra={"feedsvc": {"job": "run"}})
+                    break
+            return self._shutdown(signals)
+
+    def _shutdown(self, signals: _SignalPipe) -> int:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.stop(timeout=0)
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        self._beat(STOPPING)
+        bound = self.config.daemon.stop_timeout
+        deadline = time.monotonic() + bound
+        while True:
+            with self._mu:
+                if self._active == 0:
+                    break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._exit_now(f"a job did not stop within {bound:g} s; exiting anyway "
+                               "(its uncommitted work is rolled back and redone next time)")
+            signum = signals.wait(min(0.1, left))
+            if signum is not None and signum != signal.SIGHUP:
+                self._exit_now("second signal: exiting now")
+        self._beat(STOPPED)
+        log.info("run: stopped", extra={"feedsvc": {"job": "run"}})
+        return 0
+
+    def _exit_now(self, why: str) -> None:
+        log.warning("%s", why, extra={"feedsvc": {"job": "run"}})
+        self._beat(STOPPED)
+        logging.shutdown()
+        # Threads may be inside a job: skip their cleanup.  Everything feedsvc
+        # writes survives this like it survives a kill -9.
+        os._exit(0)
+
+    def run_once(self) -> int:
+        """Run every due source once, publish if anything changed, exit.
+
+        Returns 0, or the exit code of the first job that failed.
+        """
+        config = self.config
+        _check_seeds(config)
+        with _daemon_lock(config.data_dir):
+            remove_stale_temps(config.data_dir)
+            previous = read_heartbeat(config.data_dir)
+            if previous is not None:  # keep the history: last errors, remote due times
+                self._hb = replace(self._hb, jobs=tuple(replace(j, running=False)
+                                                        for j in previous.jobs))
+            self._hb = replace(self._hb, once=True)
+            handlers = {s: signal.signal(s, self._on_signal_once)
+                        for s in (signal.SIGTERM, signal.SIGINT)}
+            try:
+                self._once(previous)
+            finally:
+                for s, handler in handlers.items():
+                    signal.signal(s, handler)
+            self._beat(STOPPED)
+        return self._errors[0].exit_code if self._errors else 0
+
+    def _once(self, previous: Heartbeat | None) -> None:
+        now = self._clock()
+        # Only a source that ran after the last publish makes one due.
+        self._reconcile = previous is None or previous.publish_pending
+        for source_id in due_once(list(self._sources.values()), previous, now):
+            result = self._run_source(source_id)
+            source = self._sources[source_id]
+            hint = result.next_due if result is not None else None
+            due = None if source.local else next_run(now + timedelta(seconds=source.interval),
+                                                     hint)
+            self._beat_job(source_id, next_due=due)
+        if self._gate.pending and not self._stop.is_set():
+            self._publish_job()
+
+    def _on_signal_once(self, signum: int, _frame: FrameType | None) -> None:
+        # Runs in the main thread between two bytecodes: it only sets a flag
+        # (no locks) and arms the hard bound.
+        if self._stop.is_set():
+            os._exit(0)
+        self._stop.set()
+        timer = threading.Timer(self.config.daemon.stop_timeout, os._exit, args=(0,))
+        timer.daemon = True
+        timer.start()
+
+
+__all__ = [
+    "SOURCE_FACTORIES",
+    "Checkpoint",
+    "Daemon",
+    "JobResult",
+    "JsonFormatter",
+    "PublishGate",
+    "SourceFactory",
+    "SourceJob",
+    "Stopping",
+    "due_once",
+    "gate_changed",
+    "gate_finished",
+    "gate_skipped",
+    "gate_started",
+    "ingest_summary",
+    "jitter_for",
+    "next_run",
+    "seeds_source",
+    "use_log_format",
+]
