@@ -165,7 +165,9 @@ class _Validator:
         self.prefix = f"{name}."
         return value
 
-    def get(self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    def get(
+        self, table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any
+    ) -> Any:
         if key not in table:
             return default
         value = table[key]
@@ -218,7 +220,9 @@ def _site(v: _Validator, t: dict[str, Any]) -> SiteConfig:
         base_url += "/"
     language = v.text(t, "language", d.language)
     if not _LANG.fullmatch(language):
-        raise v.fail("site.language", f"must be a language tag such as 'en' or 'en-GB', got {language!r}")
+        raise v.fail(
+            "site.language", f"must be a language tag such as 'en' or 'en-GB', got {language!r}"
+        )
     return SiteConfig(
         title=v.text(t, "title", d.title),
         base_url=base_url,
@@ -235,7 +239,9 @@ def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
     if "/" in pattern or "\\" in pattern:
         raise v.fail("seeds.pattern", "is matched against file names and must not contain '/'")
     default_section = v.text(t, "default_section", "", empty=True)
-    section = tuple(s.strip() for s in default_section.split("/")) if default_section.strip() else ()
+    section = (
+        tuple(s.strip() for s in default_section.split("/")) if default_section.strip() else ()
+    )
     if any(not s for s in section):
         raise v.fail("seeds.default_section", "has an empty segment")
     patterns = v.get(t, "boilerplate", list, list(d.boilerplate))
@@ -245,7 +251,8 @@ def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
         try:
             re.compile(p)
         except re.error as exc:
-            raise v.fail(f"seeds.boilerplate[{i}]", f"is not a valid regular expression: {exc}") from None
+            problem = f"is not a valid regular expression: {exc}"
+            raise v.fail(f"seeds.boilerplate[{i}]", problem) from None
     return SeedsConfig(
         folder=v.path(t, "folder", d.folder, base),
         pattern=pattern,

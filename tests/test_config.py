@@ -37,15 +37,23 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert cfg.data_dir == tmp_path / "db"
 
 
-def test_overrides_are_relative_to_the_working_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overrides_are_relative_to_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = Config().with_overrides(seeds=Path("s"), db=Path("d.db"), out=Path("o"))
     assert (cfg.seeds.folder, cfg.store.path, cfg.publish.folder) == (
-        tmp_path / "s", tmp_path / "d.db", tmp_path / "o")
+        tmp_path / "s",
+        tmp_path / "d.db",
+        tmp_path / "o",
+    )
 
 
 def test_values_are_read(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
 [site]
 title = "Daily"
 base_url = "https://news.example.org/feeds"
@@ -59,7 +67,9 @@ boilerplate = ["Coronavirus banner", "Advertisement"]
 entries_per_feed = 20
 [dedup]
 threshold = 0.9
-"""))
+""",
+        )
+    )
     assert cfg.site.base_url == "https://news.example.org/feeds/"
     assert cfg.site.tag_authority == "news.example.org"
     assert cfg.seeds.default_section == ("General", "Misc")

@@ -1,0 +1,246 @@
+"""The ``feedsvc`` command: a thin layer over :mod:`feedsvc.pipeline`.
+
+Every :class:`~feedsvc.errors.FeedsvcError` becomes one line on stderr and
+the documented exit code; only a bug in feedsvc itself shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .clock import system_clock
+from .config import Config, load_config
+from .errors import FeedsvcError
+from .heartbeat import pid_alive, read_heartbeat, status_json
+from .heartbeat import render as render_heartbeat
+from .lock import writer_lock
+from .pipeline import IngestReport, ingest_seeds, open_store
+from .publish import PublishReport, publish
+
+EXIT_OK = 0
+EXIT_REJECTED = 1  # --strict and at least one input file was rejected
+EXIT_INTERNAL = 70  # a bug in feedsvc (EX_SOFTWARE)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("feedsvc")
+
+
+def _setup_logging(verbose: int, quiet: int) -> None:
+    level = logging.INFO + 10 * (quiet - verbose)
+    level = max(logging.DEBUG, min(logging.ERROR, level))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("feedsvc: %(levelname)s: %(message)s"))
+    root = logging.getLogger("feedsvc")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _common(f: F) -> F:
+    """Options every command accepts, before or after the command name."""
+    f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
+    f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="FEEDSVC_CONFIG",
+        help="Configuration file (default: ./config.toml if present, else built-in defaults).",
+    )(f)
+
+
+def _paths(f: F) -> F:
+    f = click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                     help="SQLite store (overrides store.path).")(f)
+    return click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
+                        help="Seeds folder (overrides seeds.folder).")(f)
+
+
+def _wait(f: F) -> F:
+    return click.option(
+        "--wait", type=click.FloatRange(min=0), metavar="SECONDS",
+        help="Wait up to SECONDS for another writer (feedsvc run, a cron job) to finish, "
+             "then exit 5 (default: daemon.lock_wait, 30 s).")(f)
+
+
+def _lock_wait(cfg: Config, wait: float | None) -> float:
+    return cfg.daemon.lock_wait if wait is None else wait
+
+
+def _config(config_path: Path | None, **overrides: Path | None) -> Config:
+    if config_path is None and Path("config.toml").is_file():
+        config_path = Path("config.toml")
+    return load_config(config_path).with_overrides(**overrides)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except FeedsvcError as exc:
+        click.echo(f"feedsvc: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("feedsvc: interrupted", err=True)
+        sys.exit(130)
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
+    # A bar only for a person watching a terminal; cron and logs get none.
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=0, label=label, file=sys.stderr) as bar:
+        def step(n: int) -> None:
+            bar.update(n)
+        yield step
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="feedsvc")
+def cli() -> None:
+    """Ingest seed articles into a SQLite store and publish Atom and RSS feeds."""
+
+
+def _run_ingest(cfg: Config, quiet: int) -> IngestReport:
+    with open_store(cfg) as store, _progress("ingest", quiet == 0) as progress:
+        return ingest_seeds(store, cfg, progress=progress)
+
+
+def _summary(report: IngestReport) -> str:
+    order = ("new", "revised", "duplicate", "unchanged", "rejected")
+    parts = [f"{report.counts.get(k, 0)} {k}" for k in order]
+    return f"ingest: {', '.join(parts)} in {report.duration:.2f} s"
+
+
+def _finish(report: IngestReport, strict: bool) -> None:
+    if strict and report.rejected:
+        click.echo(f"feedsvc: {len(report.rejected)} file(s) rejected (--strict)", err=True)
+        sys.exit(EXIT_REJECTED)
+
+
+@cli.command()
+@_common
+@_paths
+@click.option("--strict", is_flag=True, help="Exit 1 if any input file is rejected.")
+@_wait
+def ingest(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
+           db: Path | None, strict: bool, wait: float | None) -> None:
+    """Ingest new and changed seed files into the store."""
+    _setup_logging(verbose, quiet)
+    with _errors():
+        cfg = _config(config_path, seeds=seeds, db=db)
+        with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)):
+            report = _run_ingest(cfg, quiet)
+        log.info(_summary(report))
+        _finish(report, strict)
+
+
+@cli.command(name="publish")
+@_common
+@_paths
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (overrides publish.folder).")
+@click.option("--strict", is_flag=True, help="Exit 1 if any input file is rejected.")
+@_wait
+def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
+                db: Path | None, out: Path | None, strict: bool, wait: float | None) -> None:
+    """Ingest the seeds folder, then write every section's feeds and pages."""
+    _setup_logging(verbose, quiet)
+    with _errors():
+        cfg = _config(config_path, seeds=seeds, db=db, out=out)
+        with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)):
+            report = _run_ingest(cfg, quiet)
+            log.info(_summary(report))
+            with open_store(cfg) as store, _progress("publish", quiet == 0) as progress:
+                result = publish(store, cfg, progress=progress)
+        log.info(_publish_summary(result, cfg))
+        _finish(report, strict)
+
+
+def _publish_summary(r: PublishReport, cfg: Config) -> str:
+    return (
+        f"publish: {r.feeds_written} feed file(s) written, {r.feeds_unchanged} unchanged, "
+        f"{r.pages_written} page(s) written, {r.files_removed} removed "
+        f"in {r.duration:.2f} s → {cfg.publish.folder}"
+    )
+
+
+@cli.command()
+@_common
+@_paths
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              help="Output folder (overrides publish.folder).")
+@click.option("--once", is_flag=True,
+              help="Run every due job once, publish if anything changed, then exit (cron).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Log lines as plain text or as one JSON object each.")
+def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
+        db: Path | None, out: Path | None, once: bool, log_format: str) -> None:
+    """Keep the feeds fresh: scan, ingest and publish on a schedule until stopped.
+
+    SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP reloads the configuration.
+    """
+    _setup_logging(verbose, quiet)
+    # Imported here: the scheduler's libraries are not needed by other commands.
+    from .scheduler import Daemon, use_log_format
+
+    use_log_format(log_format)
+    with _errors():
+        def load() -> Config:
+            return _config(config_path, seeds=seeds, db=db, out=out)
+
+        daemon = Daemon(load(), load=load)
+        sys.exit(daemon.run_once() if once else daemon.serve())
+
+
+@cli.command()
+@_common
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+              help="SQLite store (overrides store.path).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
+           as_json: bool) -> None:
+    """Show entries per section, the last run and rejected files (read-only)."""
+    _setup_logging(verbose, quiet)
+    with _errors():
+        cfg = _config(config_path, db=db)
+        with open_store(cfg, readonly=True) as store:
+            st = store.status()
+        beat, now = read_heartbeat(cfg.data_dir), system_clock()
+        alive = beat is not None and pid_alive(beat.pid)
+        if as_json:
+            doc = {**asdict(st), "daemon": status_json(beat, now, alive)}
+            click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
+        else:
+            click.echo(st.render())
+            click.echo(render_heartbeat(beat, now, alive))
+
+
+def main() -> None:
+    # Exit codes are part of the interface (README); click's own usage errors exit 2.
+    try:
+        cli.main(prog_name="feedsvc", standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception:  # a bug, not a user error: keep the traceback for the report
+        logging.getLogger("feedsvc").exception("internal error")
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
