@@ -198,7 +198,9 @@ def accuracy(db: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     entry that the article's first file created.
     """
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = con.execute("SELECT relpath, decision, entry_id FROM files WHERE source = 'seeds'")
+    columns = {row[1] for row in con.execute("PRAGMA table_info(files)")}
+    path = "relpath" if "relpath" in columns else "path"
+    rows = con.execute(f"SELECT {path}, decision, entry_id FROM files WHERE source = 'seeds'")
     actual = {Path(rel).name: (dec, entry) for rel, dec, entry in rows}
     con.close()
     files = manifest["files"]
@@ -281,6 +283,9 @@ def table(results: dict[str, Any]) -> str:
         if not st:
             continue
         add(label, st["wall_s"], "s", target)
+        # On a shared machine wall time waits for other processes; CPU time
+        # of the step's own processes is the steadier figure.
+        add("  CPU time of feedsvc (user + sys)", st["cpu_user_s"] + st["cpu_sys_s"], "s")
         if "ingest_s" in st:
             add("  of which ingest (own report)", st["ingest_s"], "s")
         if "publish_s" in st:
@@ -345,7 +350,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--profile", action="store_true",
                     help="run feedsvc under cProfile (logs/<step>.prof); timings then inflate")
     ap.add_argument("--results", type=Path, default=OUT / "results.json")
+    ap.add_argument("--show", type=Path, metavar="RESULTS",
+                    help="only print the table of an earlier results.json")
     args = ap.parse_args(argv)
+    if args.show:
+        print(table(json.loads(args.show.read_text())))
+        return
     steps = [s for s in args.only.split(",") if s]
     unknown = set(steps) - set(STEPS)
     if unknown:
@@ -357,9 +367,14 @@ def main(argv: list[str] | None = None) -> None:
                                "generator": {k: v for k, v in manifest.items() if k != "files"},
                                "environment": environment(), "steps": {}}
     s = results["steps"]
+    if set(steps) != set(STEPS) and args.results.is_file():
+        # A partial run completes the figures of the last full one at this N.
+        earlier = json.loads(args.results.read_text())
+        if earlier.get("n") == args.n:
+            s.update({k: v for k, v in earlier["steps"].items() if k not in steps})
 
     def report(step: str, figures: dict[str, Any]) -> None:
-        s[step] = figures
+        s[step] = {**figures, "feedsvc_sha256": results["environment"]["feedsvc_sha256"]}
         shown = {k: v for k, v in figures.items() if not isinstance(v, dict | list)}
         print(f"{step}: {json.dumps(shown)}", flush=True)
 

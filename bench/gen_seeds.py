@@ -233,9 +233,7 @@ class Generator:
             i = py.randrange(len(paras))
             words = paras[i].split(" ")
             j = max(range(len(words)), key=lambda k: (len(words[k]), py.random()))
-            w = words[j]
-            k = py.randrange(len(w) - 1) if len(w) > 1 else 0
-            words[j] = w[:k] + w[k + 1 : k + 2] + w[k : k + 1] + w[k + 2 :] if len(w) > 1 else w + w
+            words[j] = typo(words[j], py.randrange(len(words[j]) - 1) if len(words[j]) > 1 else 0)
             paras[i] = " ".join(words)
         if "headline" in edit:
             new.title = t.title(topic)
@@ -254,6 +252,16 @@ class Generator:
         if py.random() < 0.2:
             new.banner = not new.banner  # page furniture changes between scrapes too
         return new, edit
+
+
+def typo(word: str, k: int) -> str:
+    """``word`` with the letters at ``k`` and ``k + 1`` swapped, and always changed:
+    swapping two equal letters would make the "revision" an exact duplicate."""
+    if len(word) < 2 or word[k] == word[k + 1]:
+        k = next((i for i in range(len(word) - 1) if word[i] != word[i + 1]), -1)
+    if k < 0:
+        return word + word[-1:]
+    return word[:k] + word[k + 1] + word[k] + word[k + 2 :]
 
 
 def plan_files(n: int, seed: int) -> tuple[list[Plan], list[int]]:
@@ -374,6 +382,9 @@ def _derived(gen: Generator, seed: int, out: Path, width: int, plans: list[Plan]
         rec: dict[str, object] = {"file": name, "kind": p.kind, "entry": p.entry, "of": base_name}
         if p.kind == "revision":
             article, edit = gen.revise(base)
+            content = (article.title, article.byline, article.credit, article.paragraphs)
+            if content == (base.title, base.byline, base.credit, base.paragraphs):
+                raise AssertionError(f"revision {name} does not change {base_name}")
             if gen.py.random() < 0.1:
                 style = gen.style()  # scraped through another path this time
                 style.cp1252 = style.cp1252 and cp1252_ok(article)
