@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -68,22 +68,16 @@ def _mix_ints(values: Sequence[int]) -> U64:
 # exact identity
 
 
-def _field(text: str | None) -> str:
-    return "-" if text is None else f"{len(text)}:{text}"
-
-
-def _fields(texts: Sequence[str]) -> str:
-    return f"{len(texts)}[" + "".join(f"{len(t)}:{t}" for t in texts)
-
-
 def content_hash(article: Article) -> bytes:
     """16-byte hash of every visible field; equal iff section, title, authors,
-    credit and paragraphs are all equal.  Each string is length-prefixed and
-    each list counted, so no two articles share an encoding."""
-    data = "".join((_fields(article.section), _field(article.title), _fields(article.authors),
-                    _field(article.credit), _fields(article.paragraphs)))
-    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16,
-                           person=b"feedsvc-article1").digest()
+    credit and paragraphs are all equal.  The fields are concatenated behind a
+    header of their counts and lengths, so no two articles share an encoding."""
+    fields = (*article.section, article.title, *article.authors, article.credit or "",
+              *article.paragraphs)
+    header = (f"{len(article.section)},{len(article.authors)},{int(article.credit is None)},"
+              f"{len(article.paragraphs)}:{','.join(map(str, map(len, fields)))}:")
+    data = (header + "".join(fields)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, digest_size=16, person=b"feedsvc-article1").digest()
 
 
 # ---------------------------------------------------------------------------
@@ -105,32 +99,39 @@ def _fold_table() -> npt.NDArray[np.uint32]:
     return np.array([_fold_one(cp) for cp in range(0x10000)], dtype=np.uint32)
 
 
-def normalise(paragraphs: Sequence[str]) -> bytes:
-    """The body as UTF-8: lower case, every run of non-alphanumerics one space.
+@cache
+def _ascii_table() -> npt.NDArray[np.uint8]:
+    return _fold_table()[:128].astype(np.uint8)
 
-    Vectorised over code points because a regular-expression substitution
-    costs several times more for a 4 KB body.
-    """
-    text = " ".join(paragraphs)
-    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
-    if cps.size == 0:
-        return b""
-    folded = _fold_table().take(cps & 0xFFFF)
-    astral = np.flatnonzero(cps > 0xFFFF)
-    if astral.size:  # rare (emoji, CJK extensions, historic scripts): folded one by one
-        folded[astral] = [_fold_one(cp) for cp in cps[astral].tolist()]
+
+def _squeeze(folded: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Runs of spaces to one space, none at either end."""
     space = folded == _SPACE
     keep = ~space
     keep[1:] |= ~space[:-1]  # a space is kept only right after a non-space
     folded = folded[keep]
     if folded.size and folded[-1] == _SPACE:
         folded = folded[:-1]
-    if folded.size == 0:
-        return b""
-    if int(folded.max()) < 0x80:
-        return bytes(folded.astype(np.uint8).data)
-    text = bytes(folded.data).decode("utf-32-le", "surrogatepass")
-    return text.encode("utf-8", "surrogatepass")
+    return folded
+
+
+def normalise(paragraphs: Sequence[str]) -> bytes:
+    """The body as UTF-8: lower case, every run of non-alphanumerics one space.
+
+    Vectorised over code points (bytes for ASCII text) because a regular
+    expression substitution costs several times more for a 4 KB body.
+    """
+    text = " ".join(paragraphs)
+    if text.isascii():
+        codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return bytes(_squeeze(_ascii_table().take(codes)).data)
+    cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+    folded = _fold_table().take(cps, mode="clip")
+    if int(cps.max()) > 0xFFFF:  # rare (emoji, CJK extensions, historic scripts)
+        astral = np.flatnonzero(cps > 0xFFFF)
+        folded[astral] = [_fold_one(cp) for cp in cps[astral].tolist()]
+    squeezed = bytes(_squeeze(folded).data).decode("utf-32-le", "surrogatepass")
+    return squeezed.encode("utf-8", "surrogatepass")
 
 
 def _shingle_hashes(paragraphs: Sequence[str]) -> U64:
@@ -303,6 +304,7 @@ class LshIndex:
         self._keys: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._pending: dict[int, list[int]] = {}
         self._pending_count = 0
+        self._last: tuple[bytes, U64 | None] = (b"", None)
 
     @classmethod
     def from_arrays(cls, keys: npt.ArrayLike, sigs: npt.ArrayLike,
@@ -311,12 +313,17 @@ class LshIndex:
         index = cls(threshold)
         key_arr = np.asarray(keys, dtype=np.int64)
         sig_arr = np.asarray(sigs, dtype=np.uint64).reshape(len(key_arr), K)
-        real = ~(sig_arr == EMPTY).all(axis=1)
-        key_arr, sig_arr = key_arr[real], sig_arr[real]
-        buckets = index._banding.buckets(sig_arr).ravel()
-        order = np.argsort(buckets, kind="stable")
-        index._buckets = buckets[order]
-        index._keys = np.repeat(key_arr, index._banding.bands)[order]
+        bands = index._banding.bands
+        buckets = np.empty((len(key_arr), bands), dtype=np.uint64)
+        real = np.empty(len(key_arr), dtype=bool)
+        for at in range(0, len(key_arr), 8192):  # in slices: bounded temporaries
+            part = sig_arr[at:at + 8192]
+            buckets[at:at + 8192] = index._banding.buckets(part)
+            real[at:at + 8192] = (part != EMPTY).any(axis=1)
+        flat = buckets[real].ravel()
+        order = np.argsort(flat, kind="stable")
+        index._buckets = flat[order]
+        index._keys = np.repeat(key_arr[real], bands)[order]
         return index
 
     def __len__(self) -> int:
@@ -325,9 +332,13 @@ class LshIndex:
 
     def _buckets_of(self, sig: npt.ArrayLike) -> U64 | None:
         arr = np.asarray(sig, dtype=np.uint64).reshape(1, K)
-        if arr[0, 0] == EMPTY and (arr == EMPTY).all():  # an empty body matches nothing
-            return None
-        buckets: U64 = self._banding.buckets(arr)[0]
+        raw = arr.tobytes()
+        if self._last[0] == raw:  # ingest queries a signature, then adds it
+            return self._last[1]
+        buckets: U64 | None = None
+        if not (arr[0, 0] == EMPTY and (arr == EMPTY).all()):  # an empty body matches nothing
+            buckets = self._banding.buckets(arr)[0]
+        self._last = (raw, buckets)
         return buckets
 
     def add(self, key: int, sig: npt.ArrayLike) -> None:

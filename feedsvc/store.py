@@ -1,9 +1,10 @@
 """The SQLite store: the only module that speaks SQL.
 
 Entries keep every distinct version of their text (``versions``), so nothing
-is lost and a wrong merge can be undone; ``entries.version_id`` points at the
-current one.  Ids, page paths, section slugs and feed ids are minted once,
-stored, and never recomputed.  Every file's decision is kept in ``files``.
+is lost; the current version is the newest one, so a wrong merge is undone by
+moving its version to an entry of its own.  Ids, page paths, section slugs
+and feed ids are minted once, stored, and never recomputed.  Every file's
+decision is kept in ``files``.
 
 Transactions: the caller wraps a batch of files in :meth:`Store.batch` (one
 transaction) and each file in :meth:`Store.file_savepoint`, so a failing file
@@ -119,8 +120,8 @@ def _m1_initial(db: Database) -> None:
     db.table("sections").create_index(["slug_path"], unique=True)
     db.table("sections").create_index(["parent_id", "slug"], unique=True)
     db.table("entries").create(
-        {"seq": int, "id": str, "section_id": int, "version_id": int, "page": str,
-         "published": str, "updated": str},
+        {"seq": int, "id": str, "section_id": int, "page": str, "published": str,
+         "updated": str},
         pk="seq", not_null=["id", "section_id", "page", "published", "updated"],
         foreign_keys=[("section_id", "sections", "id")], strict=True)
     db.table("versions").create(
@@ -129,8 +130,6 @@ def _m1_initial(db: Database) -> None:
         pk="id", not_null=["entry_seq", "created", "source", "content_hash", "signature",
                            "title", "authors", "paragraphs"],
         foreign_keys=[("entry_seq", "entries", "seq")], strict=True)
-    # versions and entries point at each other; the second link needs both tables.
-    db.table("entries").add_foreign_key("version_id", "versions", "id")
     db.table("entries").create_index(["id"], unique=True)
     db.table("entries").create_index(["page"], unique=True)
     db.table("entries").create_index(["section_id", "updated", "seq"])
@@ -189,9 +188,10 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
     return wrapper
 
 
-_SELECT_ENTRIES = """SELECT e.seq, e.id, e.version_id, e.section_id, v.title, v.authors,
-    v.credit, v.paragraphs, e.published, e.updated, e.page
-    FROM entries e JOIN versions v ON v.id = e.version_id"""
+# An entry with its current (newest) version; versions(entry_seq) makes the max a seek.
+_SELECT_ENTRIES = """SELECT e.seq, e.id, v.id, e.section_id, v.title, v.authors, v.credit,
+    v.paragraphs, e.published, e.updated, e.page FROM entries e
+    JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)"""
 
 
 class Store:
@@ -450,12 +450,19 @@ class Store:
     @_translated
     def load_signatures(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
         """Every version's id and signature, as (n,) and (n, K) arrays."""
-        rows = self._conn.execute("SELECT id, signature FROM versions ORDER BY id").fetchall()
-        keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        blob = b"".join(r[1] for r in rows)
-        if len(blob) != len(rows) * K * 8:
-            raise StoreError("a stored signature has the wrong size", where=self.path)
-        return keys, signatures_from_bytes(blob, len(rows))
+        count = self._conn.execute("SELECT max(id) FROM versions").fetchone()[0] or 0
+        keys = np.empty(count, dtype=np.int64)
+        sigs = np.empty((count, K), dtype=np.uint64)
+        n = 0
+        cur = self._conn.execute("SELECT id, signature FROM versions ORDER BY id")
+        while rows := cur.fetchmany(4096):  # in slices: no list of 100k blobs at once
+            blob = b"".join(r[1] for r in rows)
+            if len(blob) != len(rows) * K * 8:
+                raise StoreError("a stored signature has the wrong size", where=self.path)
+            keys[n:n + len(rows)] = [r[0] for r in rows]
+            sigs[n:n + len(rows)] = signatures_from_bytes(blob, len(rows))
+            n += len(rows)
+        return keys[:n], sigs[:n]
 
     @_translated
     def version_body(self, version_id: int) -> VersionBody:
@@ -510,7 +517,6 @@ class Store:
             node = self._section(article.section)
             seq, entry_id, page = self._mint_entry(node, content_hash, now)
             version = self._insert_version(seq, article, content_hash, signature, source, now)
-            self._conn.execute("UPDATE entries SET version_id = ? WHERE seq = ?", (version, seq))
         return self._entry(article, seq, entry_id, version, now, now, page)
 
     @_translated
@@ -530,8 +536,7 @@ class Store:
                                  f"{section_label(self._paths[section_id])!r}", where=self.path)
             now = max(self._now(), _dt(updated))
             version = self._insert_version(seq, article, content_hash, signature, source, now)
-            self._conn.execute("UPDATE entries SET version_id = ?, updated = ? WHERE seq = ?",
-                               (version, _ts(now), seq))
+            self._conn.execute("UPDATE entries SET updated = ? WHERE seq = ?", (_ts(now), seq))
         return self._entry(article, seq, entry_id, version, _dt(published), now, page)
 
     @staticmethod
@@ -652,7 +657,7 @@ class Store:
         for table, rowid, parent, _ in self._conn.execute("PRAGMA foreign_key_check"):
             problems.append(f"{table} row {rowid}: missing {parent} row")
         for (entry_id,) in self._conn.execute(
-                "SELECT e.id FROM entries e WHERE e.version_id IS NULL"
-                " OR e.version_id NOT IN (SELECT v.id FROM versions v WHERE v.entry_seq = e.seq)"):
-            problems.append(f"entry {entry_id}: current version missing or not its own")
+                "SELECT e.id FROM entries e"
+                " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.entry_seq = e.seq)"):
+            problems.append(f"entry {entry_id}: has no version")
         return problems

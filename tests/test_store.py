@@ -424,7 +424,10 @@ def test_integrity_check_reports_broken_invariants(db: Path) -> None:
     with Store.open(db, clock=fixed_clock(DAY), site=SITE) as s:
         one, two = add(s, art(1)), add(s, art(2))
         assert s.integrity_check() == []
-    # point entry 1 at entry 2's text
-    sql(db, "UPDATE entries SET version_id = ? WHERE seq = ?", two.version, one.seq)
+    # behind the store's back (a plain connection does not enforce foreign keys)
+    sql(db, "DELETE FROM versions WHERE id = ?", one.version)
+    sql(db, "UPDATE versions SET entry_seq = 99 WHERE id = ?", two.version)
     with Store.open(db, site=SITE) as s:
-        assert s.integrity_check() == [f"entry {one.id}: current version missing or not its own"]
+        assert s.integrity_check() == [f"versions row {two.version}: missing entries row",
+                                       f"entry {one.id}: has no version",
+                                       f"entry {two.id}: has no version"]
