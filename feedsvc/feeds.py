@@ -211,10 +211,15 @@ def rss_text(text: str) -> str:
 
 
 def output_time(moment: datetime) -> datetime:
-    """Dates go out in UTC to the second (RSS cannot carry more)."""
+    """Dates go out in UTC, as precise as stored.
+
+    Atom keeps the fraction of a second: entries ingested in the same second
+    still differ in ``updated`` (the W3C validator warns about equal ones);
+    RSS dates (RFC 822) carry whole seconds.
+    """
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: every stored date must carry an offset")
-    return moment.astimezone(UTC).replace(microsecond=0)
+    return moment.astimezone(UTC)
 
 
 def feed_item(

@@ -53,7 +53,8 @@ class Moment:
 
     @classmethod
     def of(cls, moment: datetime) -> Moment:
-        iso = output_time(moment).isoformat()  # 2026-11-27T08:00:00+00:00
+        # HTML allows at most milliseconds; a person reads minutes anyway.
+        iso = output_time(moment).isoformat(timespec="seconds")  # 2026-11-27T08:00:00+00:00
         return cls(iso, f"{iso[:10]} {iso[11:16]} UTC")
 
 

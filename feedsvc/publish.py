@@ -252,11 +252,15 @@ class _State:
 
 
 def render_fingerprint(site: SiteConfig) -> str:
-    """Changes whenever the same entries would be published differently."""
+    """Changes whenever the same entries would be published differently: other
+    site settings, templates or rendering code (its source, so that an upgrade
+    re-renders even without a new version number)."""
     digest = hashlib.sha256(f"feedsvc {__version__}\n{site!r}\n".encode())
-    templates = resources.files("feedsvc") / "templates"
-    for item in sorted(templates.iterdir(), key=lambda t: t.name):
-        if item.name.endswith(".html"):
+    package = resources.files("feedsvc")
+    templates = sorted((package / "templates").iterdir(), key=lambda t: t.name)
+    sources = [package / "feeds.py", package / "pages.py"]
+    for item in [*sources, *templates]:
+        if item.name.endswith((".html", ".py")):
             digest.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
     return digest.hexdigest()
 

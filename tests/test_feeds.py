@@ -130,6 +130,20 @@ def seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+def test_entries_of_one_second_keep_distinct_atom_dates() -> None:
+    """The validator warns about two entries with the same ``updated``."""
+    base = datetime(2026, 3, 1, 9, 0, 0, 250_000, tzinfo=UTC)
+    entries = [make_entry(n, published=base, updated=base + timedelta(microseconds=n))
+               for n in (3, 2, 1)]
+    root = parse(feeds.atom_bytes(golden_feed(entries=entries)))
+    updated = [e.findtext(A + "updated") for e in root.findall(A + "entry")]
+    assert updated == ["2026-03-01T09:00:00.250003+00:00", "2026-03-01T09:00:00.250002+00:00",
+                       "2026-03-01T09:00:00.250001+00:00"]
+    assert root.findtext(A + "updated") == updated[0]
+    channel = parse(feeds.rss_bytes(golden_feed(entries=entries))).find("channel")
+    assert channel.findtext("lastBuildDate") == "Sun, 01 Mar 2026 09:00:00 +0000"
+
+
 # ----------------------------------------------------------------------------- text
 
 
@@ -217,7 +231,7 @@ def test_feed_is_built_from_its_entries_never_from_now() -> None:
     assert feed.atom_url == "https://news.example.org/national/politics/atom.xml"
     assert feed.rss_url == "https://news.example.org/national/politics/rss.xml"
     assert feed.html_url == "https://news.example.org/national/politics/index.html"
-    assert feed.updated == max(seconds(e.updated) for e in entries)
+    assert feed.updated == max(e.updated for e in entries)
     assert [i.id for i in feed.items] == [e.id for e in entries]
     root = golden_feed(ROOT, entries)
     assert (root.title, root.atom_url) == ("Example News", "https://news.example.org/atom.xml")
@@ -331,7 +345,7 @@ def test_rss_document() -> None:
     assert channel.findtext("language") == "en"
     assert channel.findtext("generator") == "feedsvc"
     assert channel.findtext("docs") == "https://www.rssboard.org/rss-specification"
-    assert rfc822(channel.findtext("lastBuildDate")) == feed.updated
+    assert rfc822(channel.findtext("lastBuildDate")) == seconds(feed.updated)
     selves = channel.findall(A + "link")
     assert [(s.get("rel"), s.get("type"), s.get("href")) for s in selves] == \
         [("self", "application/rss+xml", feed.rss_url)]
@@ -341,7 +355,7 @@ def test_rss_document() -> None:
         guid = element.find("guid")
         assert (guid.text, guid.get("isPermaLink")) == (item.id, "false")
         assert element.findtext("link") == item.link
-        assert rfc822(element.findtext("pubDate")) == item.published
+        assert rfc822(element.findtext("pubDate")) == seconds(item.published)
         assert [c.text for c in element.findall("category")] == [item.category_label]
         assert [c.text for c in element.findall(DC + "creator")] == list(item.authors)
         assert html.unescape(element.findtext("description")) == item.summary

@@ -111,6 +111,9 @@ def test_article_dates_are_machine_readable_utc() -> None:
                                               "2026-03-01T14:15:00+00:00"]
     same = make_entry(1, updated=make_entry(1).published)
     assert len(links(article_html(same), "time")) == 1
+    # HTML allows at most three digits of a second: none are written.
+    precise = make_entry(1, published=make_entry(1).published.replace(microsecond=123456))
+    assert links(article_html(precise), "time")[0]["datetime"] == "2026-03-01T10:00:00+00:00"
 
 
 def test_article_links_are_relative_and_lead_to_its_section() -> None:
