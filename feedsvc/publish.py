@@ -287,10 +287,9 @@ class _ShareResult:
     published: list[tuple[str, int]] = field(default_factory=list)
 
 
-def _write_share(job: _PageJob, store: Store, share: int,
-                 progress: Callable[[int], None] | None = None) -> _ShareResult:
-    """Write the pages of the entries whose ``seq % shares == share``."""
-    result = _ShareResult()
+def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
+                 progress: Callable[[int], None] | None = None) -> None:
+    """Write the pages of the entries whose ``seq % shares == share`` into ``result``."""
     checked = 0
     for entry in store.iter_entries():
         checked += 1
@@ -309,7 +308,6 @@ def _write_share(job: _PageJob, store: Store, share: int,
         result.published.append((entry.page, entry.version))
     if progress is not None and checked % PROGRESS_STEP:
         progress(checked % PROGRESS_STEP)
-    return result
 
 
 def _article(entry: Entry, sections: dict[SectionPath, Section], site: SiteConfig) -> bytes:
@@ -324,8 +322,10 @@ def _share_in_child(job: _PageJob, db: Path, share: int, sender: Connection) -> 
     """Body of the second process: its own read-only store, its share of pages."""
     reply: tuple[Any, ...]
     try:
+        result = _ShareResult()
         with Store.open(db, site=job.site, readonly=True) as store:
-            reply = ("ok", _write_share(job, store, share))
+            _write_share(job, store, share, result)
+        reply = ("ok", result)
     except FeedsvcError as exc:
         reply = ("error", type(exc).__name__, exc.message, exc.where)
     except BaseException:  # a bug: hand the traceback to the parent to report
@@ -339,10 +339,15 @@ def _can_fork() -> bool:
         and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _write_pages(job: _PageJob, store: Store,
-                 progress: Callable[[int], None] | None) -> list[_ShareResult]:
+def _write_pages(job: _PageJob, store: Store, results: list[_ShareResult],
+                 progress: Callable[[int], None] | None) -> None:
+    """Write every page that needs it; each share's result goes into ``results``
+    as soon as it exists, so that what is done can be marked even after a failure."""
+    mine = _ShareResult()
+    results.append(mine)
     if job.shares == 1:
-        return [_write_share(job, store, 0, progress)]
+        _write_share(job, store, 0, mine, progress)
+        return
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_share_in_child, args=(job, store.path, 1, sender),
@@ -350,23 +355,22 @@ def _write_pages(job: _PageJob, store: Store,
     child.start()
     sender.close()
     try:
-        mine = _write_share(job, store, 0, progress)
-        try:
-            reply = receiver.recv()
-        except EOFError:
-            raise PublishError("the page-writing process died", where=job.out.root) from None
+        _write_share(job, store, 0, mine, progress)
+        reply = receiver.recv()
+    except EOFError:
+        raise PublishError("the page-writing process died", where=job.out.root) from None
+    except BaseException:
+        child.kill()  # stopping (or failing): do not wait for the other half
+        raise
     finally:
         receiver.close()
-        child.join(timeout=60)
-        if child.is_alive():
-            child.kill()
+        child.join()
     if reply[0] == "error":
         kind = StoreError if reply[1] == StoreError.__name__ else PublishError
         raise kind(reply[2], where=reply[3])
     if reply[0] == "crash":
         raise RuntimeError(f"the page-writing process failed:\n{reply[1]}")
-    theirs: _ShareResult = reply[1]
-    return [mine, theirs]
+    results.append(reply[1])
 
 
 def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfig,
@@ -376,15 +380,18 @@ def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfi
                    # A page is known current only if rendered the way we render now.
                    states=store.page_states() if trusted else {},
                    site=site, sections=sections, shares=2 if _can_fork() else 1)
-    published: list[tuple[str, int]] = []
-    for result in _write_pages(job, store, progress):
+    results: list[_ShareResult] = []
+    try:
+        _write_pages(job, store, results, progress)
+    finally:
+        # Marked only once on disk (a crash before this makes the next publish
+        # check them again, never skip them), and also when stopped half-way.
+        published = [page for result in results for page in result.published]
+        if published:
+            _mark(store, published)
+    for result in results:
         tally.pages_written += result.written
         tally.pages_unchanged += result.unchanged
-        published += result.published
-    # Marked only now that the pages are on disk: a crash before this point
-    # makes the next publish check them again, never skip them.
-    if published:
-        _mark(store, published)
 
 
 def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:

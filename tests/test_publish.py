@@ -416,6 +416,37 @@ def test_one_process_writes_what_two_write(site: Site, entries: list[Entry],
     assert {path: data for path, (data, _) in snapshot(site.tmp / "two").items()} == alone
 
 
+@pytest.mark.parametrize("threads", [False, True], ids=["two-processes", "one-process"])
+def test_a_page_that_cannot_be_written_is_reported_with_its_path(
+    site: Site, entries: list[Entry], threads: bool, request: pytest.FixtureRequest
+) -> None:
+    if threads:
+        request.getfixturevalue("in_thread")
+    blocked = site.out / entries[0].page  # seq 1: the second process's share
+    (blocked / "in-the-way").mkdir(parents=True)
+    with pytest.raises(PublishError) as caught:
+        site.publish()
+    assert caught.value.where == str(blocked)
+    assert not (site.out / "atom.xml").exists()  # no feed links to a missing page
+
+
+def test_a_publish_stopped_half_way_keeps_what_it_did(site: Site, entries: list[Entry],
+                                                      in_thread: None) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop(n: int) -> None:
+        raise Stop
+
+    with site.store() as store, pytest.raises(Stop):
+        publish(store, site.config, progress=stop)
+    with site.store() as store:
+        assert store.page_states() == {e.page: e.version for e in entries}
+    assert not (site.out / "atom.xml").exists()
+    report = site.publish()
+    assert (report.pages_written, report.feeds_written) == (5, 10)  # indexes and feeds
+
+
 def test_many_entries_all_get_pages(site: Site) -> None:
     with site.store() as store:
         made = [add(store, article(n, MARKETS if n % 3 else POLITICS)) for n in range(40)]
