@@ -21,10 +21,11 @@ are rebuilt only if the digest of what they are made from changed or one
 of its files is missing.  Losing the state file costs time, never
 correctness: everything is then rendered and compared.
 
-Rendering pages is CPU work and there are two cores: a second process
-(forked, so it shares what was already read) renders every other entry.
-A caller that runs threads (a scheduler) gets the same work done in-process,
-because forking a threaded process is unsafe.
+Rendering pages is CPU work and there are two cores: when many pages are
+due (a first publish, a lost output folder, a new way of rendering), a
+second process (forked, so it shares what was already read) writes every
+other entry's page.  A caller that runs threads (a scheduler) gets the same
+work done in one process, because forking a threaded process is unsafe.
 
 An empty store publishes nothing: a feed's ``updated`` must be the time of
 its newest entry, and with no entry there is no honest value (a feed stamped
@@ -70,6 +71,8 @@ STATE_FILE = ".feedsvc-state.json"
 
 #: How progress is reported: once per this many entries checked.
 PROGRESS_STEP = 1000
+#: Known pages missing on disk from which a second process is worth starting.
+PARALLEL_MIN_PAGES = 2000
 
 # Every file feedsvc writes in a section folder carries one of these.
 _GENERATOR_MARKS = (b">feedsvc</generator>", b'<meta name="generator" content="feedsvc">')
@@ -334,9 +337,19 @@ def _share_in_child(job: _PageJob, db: Path, share: int, sender: Connection) -> 
     sender.close()
 
 
-def _can_fork() -> bool:
-    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1 \
-        and "fork" in multiprocessing.get_all_start_methods()
+def _shares(states: dict[str, int], files: set[str]) -> int:
+    """Two processes for a bulk of pages (a first publish, a lost output
+    folder, a new way of rendering), one otherwise: checking unchanged pages
+    is cheap, and a second process would read every entry once more.
+
+    Never a fork from a threaded process (a scheduler): a lock held by another
+    thread at that moment would stay locked forever in the child.
+    """
+    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 \
+            or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    missing = sum(1 for page in states if page not in files)
+    return 2 if not states or missing >= PARALLEL_MIN_PAGES else 1
 
 
 def _write_pages(job: _PageJob, store: Store, results: list[_ShareResult],
@@ -376,10 +389,10 @@ def _write_pages(job: _PageJob, store: Store, results: list[_ShareResult],
 def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfig,
                    sections: dict[SectionPath, Section], trusted: bool, tally: _Tally,
                    progress: Callable[[int], None] | None) -> None:
-    job = _PageJob(out=out, files=disk.files,
-                   # A page is known current only if rendered the way we render now.
-                   states=store.page_states() if trusted else {},
-                   site=site, sections=sections, shares=2 if _can_fork() else 1)
+    # A page is known current only if it was rendered the way we render now.
+    states = store.page_states() if trusted else {}
+    job = _PageJob(out=out, files=disk.files, states=states, site=site, sections=sections,
+                   shares=_shares(states, disk.files))
     results: list[_ShareResult] = []
     try:
         _write_pages(job, store, results, progress)
