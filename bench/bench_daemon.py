@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_daemon.py --idle 60       # a quick look
 
 Steps, all against ``bench/out/daemon`` (git-ignored) with the default
-``[daemon]`` settings (scan every 60 s, watcher on, publish 1 s after a
+``[daemon]`` settings (scan every 60 s, watcher on, publish 0.5 s after a
 change):
 
 1. ``--files`` seed files (default 1,000) from ``gen_seeds.py``, ingested and

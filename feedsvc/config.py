@@ -64,7 +64,7 @@ class DedupConfig:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     scan_interval: int = 60  # seconds between two scans of the seeds folder
-    publish_delay: float = 1.0  # seconds from a changing ingest to its publish (coalescing)
+    publish_delay: float = 0.5  # seconds from a changing ingest to its publish (coalescing)
     lock_wait: float = 30.0  # seconds a writer waits for the writer lock, then exit 5
     watch: bool = True  # watch the seeds folder for new files (inotify)
     stop_timeout: float = 20.0  # seconds a stop may take before feedsvc exits regardless

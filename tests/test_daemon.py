@@ -620,15 +620,16 @@ def test_crash_loop_of_kill_9_then_the_same_result_as_a_clean_run(
     progress = []
     for _ in range(20):
         run = start(runs, project)
-        time.sleep(rng.uniform(0.3, 3.0))
+        time.sleep(rng.uniform(0.5, 5.0))
         run.kill()
         progress.append(files_done(db))
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        conn.close()
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            conn.close()
         for feed in (project / "data" / "feeds").rglob("*.xml"):
             etree.parse(str(feed))  # every feed file on disk is whole
-    assert progress[0] < count, "the first kill came too late to test anything"
+    assert any(0 < done < count for done in progress), progress  # killed mid-ingest
     feedsvc("run", "--once", cwd=project)
     assert_consistent(project)
     assert files_done(db) == count
