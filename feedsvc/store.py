@@ -168,7 +168,8 @@ def _dt(text: str) -> datetime:
 
 
 def _json(items: Iterable[str]) -> str:
-    return json.dumps(list(items), ensure_ascii=False)
+    # ASCII escapes: the encoder's fast path, several times quicker on non-ASCII text.
+    return json.dumps(list(items))
 
 
 def _strings(text: str) -> tuple[str, ...]:
@@ -244,6 +245,8 @@ class Store:
         conn.execute("PRAGMA foreign_keys = ON")
         # Random-keyed indexes (hashes, ids) need their pages cached during a big ingest.
         conn.execute("PRAGMA cache_size = -65536")
+        # Each file's savepoint journals the pages it changes; in memory, not a temp file.
+        conn.execute("PRAGMA temp_store = MEMORY")
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header
         if version > len(MIGRATIONS):
             raise StoreError(f"the store has schema version {version}, newer than this "
