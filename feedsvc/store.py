@@ -403,9 +403,16 @@ class Store:
     def _as_section(self, node: _Node) -> Section:
         return Section(path=node.path, slug_path=node.slug_path, feed_id=node.feed_id)
 
+    def _path_of(self, section_id: int) -> SectionPath:
+        if section_id not in self._paths:  # minted by another process since we read them
+            self._load_sections()
+        return self._paths[section_id]
+
+    @_translated
     def sections(self) -> list[Section]:
         """The root first, then every section node (each has an entry in it or
         below, since nodes are only minted for entries), parents before children."""
+        self._load_sections()  # a long-lived reader sees nodes other processes added
         return [self._as_section(self._nodes[p]) for p in sorted(self._nodes)]
 
     # -- files ---------------------------------------------------------------
@@ -474,7 +481,22 @@ class Store:
             " JOIN entries e ON e.seq = v.entry_seq WHERE v.id = ?", (version_id,)).fetchone()
         if row is None:
             raise StoreError(f"no version {version_id}", where=self.path)
-        return VersionBody(row[0], self._paths[row[1]], _strings(row[2]))
+        return VersionBody(row[0], self._path_of(row[1]), _strings(row[2]))
+
+    @_translated
+    def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]:
+        """:meth:`version_body` of several versions in one query, in the order
+        given; ids without a version (from a rolled-back file) are left out."""
+        ids = list(version_ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            "SELECT v.id, e.id, e.section_id, v.paragraphs FROM versions v"  # noqa: S608
+            f" JOIN entries e ON e.seq = v.entry_seq WHERE v.id IN ({marks})", ids).fetchall()
+        found = {vid: VersionBody(eid, self._path_of(sid), _strings(paras))
+                 for vid, eid, sid, paras in rows}
+        return [found[v] for v in ids if v in found]
 
     # -- writes --------------------------------------------------------------
 
@@ -534,9 +556,10 @@ class Store:
             if row is None:
                 raise StoreError(f"no entry {entry_id}", where=self.path)
             seq, section_id, published, updated, page = row
-            if self._paths[section_id] != article.section:
+            if self._path_of(section_id) != article.section:
                 raise StoreError(f"a revision of {entry_id} must stay in section "
-                                 f"{section_label(self._paths[section_id])!r}", where=self.path)
+                                 f"{section_label(self._path_of(section_id))!r}",
+                                 where=self.path)
             now = max(self._now(), _dt(updated))
             version = self._insert_version(seq, article, content_hash, signature, source, now)
             self._conn.execute("UPDATE entries SET updated = ? WHERE seq = ?", (_ts(now), seq))
@@ -570,7 +593,7 @@ class Store:
     def _row_entry(self, row: tuple[Any, ...]) -> Entry:
         seq, entry_id, version, section_id, title, authors, credit, paragraphs, published, \
             updated, page = row
-        return Entry(id=entry_id, seq=seq, version=version, section=self._paths[section_id],
+        return Entry(id=entry_id, seq=seq, version=version, section=self._path_of(section_id),
                      title=title, authors=_strings(authors), credit=credit,
                      paragraphs=_strings(paragraphs), published=_dt(published),
                      updated=_dt(updated), page=page)
@@ -636,7 +659,7 @@ class Store:
         conn = self._conn
         per_section = conn.execute(
             "SELECT section_id, count(*) FROM entries GROUP BY section_id").fetchall()
-        by_label = dict(sorted((section_label(self._paths[sid]), n) for sid, n in per_section))
+        by_label = dict(sorted((section_label(self._path_of(sid)), n) for sid, n in per_section))
         entries = sum(by_label.values())
         versions: int = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
         run = conn.execute("SELECT kind, started, finished, counts, error FROM runs"

@@ -457,6 +457,15 @@ def test_edited_paragraph_is_a_revision(ingest: Ingest) -> None:
     assert entry is not None and match.entry_id == entry.id
 
 
+def test_a_one_line_body_is_still_found(ingest: Ingest) -> None:
+    _, entry = ingest(article(("Markets closed.",), title="Holiday"))
+    match, revised = ingest(article(("Markets closed",), title="Public holiday"))
+    assert match.decision is Decision.REVISED and match.similarity == pytest.approx(1.0)
+    assert entry is not None and revised is not None and revised.id == entry.id
+    other, _ = ingest(article(("Markets open.",), title="Holiday"))
+    assert other.decision is Decision.NEW
+
+
 def test_pieces_sharing_a_title_stay_apart(ingest: Ingest) -> None:
     one, _ = ingest(article(EDITORIAL_ONE, title="Editorial", section=("Opinion",)))
     two, _ = ingest(article(EDITORIAL_TWO, title="Editorial", section=("Opinion",)))

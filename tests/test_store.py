@@ -252,6 +252,9 @@ def test_versions_are_all_kept_and_found_by_hash(store: Store) -> None:
                                                             entry.paragraphs)
     with pytest.raises(StoreError):
         store.version_body(999)
+    assert store.version_bodies([revised.version, 999, entry.version]) == [
+        store.version_body(revised.version), store.version_body(entry.version)]
+    assert store.version_bodies([]) == []
 
 
 def test_file_states_round_trip_and_update(store: Store) -> None:
@@ -341,6 +344,16 @@ def test_a_killed_process_loses_only_its_open_batch(db: Path) -> None:
 
 # ---------------------------------------------------------------------------
 # reading for the publisher
+
+
+def test_a_reader_sees_sections_that_a_writer_mints_later(db: Path) -> None:
+    with Store.open(db, site=SITE) as writer:
+        add(writer, art(1))
+        with Store.open(db, site=SITE, readonly=True) as reader:
+            entry = add(writer, art(2, section=("Sports", "Sumo")))
+            assert [e.section for e in reader.iter_entries()][-1] == ("Sports", "Sumo")
+            assert reader.sections()[-1].slug_path == "sports/sumo"
+            assert reader.feed_entries(("Sports",), 5)[0].id == entry.id
 
 
 def test_feed_entries_newest_first_with_descendants_and_limits(store: Store,
