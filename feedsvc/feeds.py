@@ -3,7 +3,7 @@
 Text is stored exactly as written and escaped once per layer on the way
 out: plain text → HTML (``html.escape``) → XML (lxml).  Nothing is ever
 pre-escaped or wrapped in CDATA, so a title written ``AT&amp;T`` shows as
-``AT&amp;T`` in every reader.
+``AT&amp;T`` in a reader that follows the formats.
 
 Plain text that looks like markup is the one case where readers (and the
 W3C validator) guess wrong: see :func:`text_construct` and :func:`rss_text`
