@@ -373,12 +373,15 @@ class LshIndex:
         if buckets is None:
             return []
         found: list[int] = []
-        if self._buckets.size:
-            lo = np.searchsorted(self._buckets, buckets, side="left")
-            hi = np.searchsorted(self._buckets, buckets, side="right")
-            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
-                if b > a:
-                    found.extend(self._keys[a:b].tolist())
+        stored = self._buckets
+        if stored.size:
+            # One binary search per band (the slow part: cache misses in a large
+            # array); the end of a bucket is only looked for where it exists.
+            at = np.searchsorted(stored, buckets)
+            for i in np.flatnonzero(stored.take(at, mode="clip") == buckets).tolist():
+                first = int(at[i])
+                last = int(np.searchsorted(stored, buckets[i], side="right"))
+                found.extend(self._keys[first:last].tolist())
         for bucket in buckets.tolist():
             found.extend(self._pending.get(bucket, ()))
         if not found:
