@@ -57,7 +57,7 @@ class Heartbeat:
     started: datetime
     updated: datetime
     jobs: tuple[JobBeat, ...] = ()
-    publish_pending: bool = False  # an ingest changed the store and no publish followed yet
+    publish_pending: bool = False  # the store may hold changes not yet published
     config: str | None = None
     reload_error: str | None = None  # the last refused reload (cleared by a good one)
     once: bool = False  # written by ``run --once`` rather than the daemon

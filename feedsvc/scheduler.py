@@ -189,7 +189,9 @@ class PublishGate:
 
     @property
     def pending(self) -> bool:
-        return self.due is not None or self.dirty
+        """Changes are not yet all on disk.  True while a publish runs, so a
+        heartbeat left by a kill in mid-publish makes ``run --once`` finish it."""
+        return self.due is not None or self.dirty or self.running
 
 
 def gate_changed(gate: PublishGate, now: datetime,
@@ -571,8 +573,11 @@ class Daemon:
     def _beat(self, state: str | None = None) -> None:
         with self._mu:
             jobs = tuple(replace(j, next_due=self._next_due(j.name)) for j in self._hb.jobs)
+            # An ingest in progress may commit changes before its publish is
+            # scheduled: if it is killed, the next start must publish.
+            ingesting = any(j.running for j in jobs if j.name != PUBLISH)
             self._hb = replace(self._hb, state=state or self._hb.state, updated=self._clock(),
-                               jobs=jobs, publish_pending=self._gate.pending)
+                               jobs=jobs, publish_pending=self._gate.pending or ingesting)
             try:
                 write_heartbeat(self.config.data_dir, self._hb)
                 self._beat_failed = False

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ def test_a_burst_of_changes_gives_one_pending_publish() -> None:
 def test_changes_during_a_publish_give_exactly_one_more() -> None:
     gate, _ = gate_changed(PublishGate(), T0, 1.0)
     gate = gate_started(gate)
-    assert not gate.pending
+    assert gate.pending  # until it has finished
     for i in range(5):
         gate, due = gate_changed(gate, T0 + timedelta(seconds=i), 1.0)
         assert due is None and gate.dirty
@@ -598,6 +599,23 @@ def test_once_runs_due_jobs_then_exits_and_one_daemon_per_data_folder(
         assert second.returncode == 5
         assert "already running" in second.stderr and str(run.proc.pid) in second.stderr
     assert run.stop()[0] == 0
+
+
+def test_once_finishes_a_publish_that_a_kill_interrupted(project: Path) -> None:
+    (project / "config.toml").write_text(config_text())
+    drop(project / "seeds", "001.txt", seed_text(random.Random(4), title="Killed mid-way"))
+    feedsvc("run", "--once", cwd=project)
+    atom = project / "data" / "feeds" / "atom.xml"
+    atom.unlink()
+    # what a daemon killed inside a job leaves: a heartbeat with a publish pending
+    beat = read_heartbeat(project / "data")
+    assert beat is not None and not beat.publish_pending
+    write_heartbeat(project / "data", replace(beat, state="running", publish_pending=True))
+    result = feedsvc("run", "--once", cwd=project)
+    assert "seeds: new 0" in result.stderr and "publish: feeds" in result.stderr
+    assert feed_titles(atom) == ["Killed mid-way"]
+    beat = read_heartbeat(project / "data")
+    assert beat is not None and not beat.publish_pending
 
 
 def test_run_refuses_a_missing_seeds_folder_and_a_broken_config(project: Path) -> None:
