@@ -37,7 +37,16 @@ from .clock import Clock, system_clock
 from .config import SiteConfig
 from .dedup import K, VersionBody, signature_to_bytes, signatures_from_bytes
 from .errors import StoreError
-from .models import Article, Decision, Entry, FileOutcome, Section, SectionPath, section_label
+from .models import (
+    Article,
+    Decision,
+    Entry,
+    FileOutcome,
+    Origin,
+    Section,
+    SectionPath,
+    section_label,
+)
 from .slugs import mint_slug
 
 P = ParamSpec("P")
@@ -98,6 +107,62 @@ class StoreStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceState:
+    """What the store remembers of a remote source between two fetches."""
+
+    name: str
+    url: str  # as configured; a change of it starts the source afresh
+    current_url: str | None = None  # where it moved for good (301/308)
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: bytes | None = None  # of the last body that was ingested whole
+    last_fetch: datetime | None = None
+    last_status: int | None = None  # HTTP status; None: no answer, or a local file
+    last_error: str | None = None
+    errors: int = 0  # consecutive failed fetches
+    next_due: datetime | None = None
+    disabled: str | None = None  # why it is not fetched any more (410 Gone)
+    interval: float | None = None  # seconds, raised by cache hints
+    identity: str | None = None  # how its entries are identified when not by guid
+    title: str | None = None
+    site_link: str | None = None
+    feed_id: str | None = None
+    feed_updated: datetime | None = None
+    entries: int = 0  # entries it delivered (read only)
+
+    @property
+    def fetch_url(self) -> str:
+        return self.current_url or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class SourceItem:
+    """What one source says about one entry: its key within the source and
+    the facts that tell whether it changed."""
+
+    source: str
+    key: str
+    original_id: str | None
+    original_link: str | None
+    norm_link: str | None
+    item_hash: bytes
+    published: datetime | None  # as the source gave them; None: not given
+    updated: datetime | None
+    feed_updated: datetime  # the feed's updated when this was read, else that time
+
+
+@dataclass(frozen=True, slots=True)
+class KnownItem:
+    """An entry a source delivered before, as that source's ingest needs it."""
+
+    entry_id: str
+    section: SectionPath
+    item_hash: bytes
+    updated: datetime | None  # as the source gave it
+    origin: bool  # the entry came from this source: its changes revise it
+
+
+@dataclass(frozen=True, slots=True)
 class _Node:
     id: int
     path: SectionPath
@@ -150,8 +215,34 @@ def _m1_initial(db: Database) -> None:
                        not_null=["version_id"], strict=True)
 
 
+def _m2_remote_sources(db: Database) -> None:
+    """Remote feeds: each source's fetch state, and what each source calls each
+    of the entries it delivered (several sources may deliver one entry; the
+    entry's ``origin`` is the one it came from)."""
+    db.table("sources").create(
+        {"name": str, "url": str, "current_url": str, "etag": str, "last_modified": str,
+         "body_hash": bytes, "last_fetch": str, "last_status": int, "last_error": str,
+         "errors": int, "next_due": str, "disabled": str, "interval": float, "identity": str,
+         "title": str, "site_link": str, "feed_id": str, "feed_updated": str},
+        pk="name", not_null=["url", "errors"], defaults={"errors": 0}, strict=True)
+    db.table("source_entries").create(
+        {"id": int, "source": str, "key": str, "entry_seq": int, "original_id": str,
+         "original_link": str, "norm_link": str, "item_hash": bytes, "published": str,
+         "updated": str, "feed_updated": str, "first_seen": str, "last_seen": str},
+        pk="id", not_null=["source", "key", "entry_seq", "item_hash", "feed_updated",
+                           "first_seen", "last_seen"],
+        foreign_keys=[("source", "sources", "name"), ("entry_seq", "entries", "seq")],
+        strict=True)
+    db.table("source_entries").create_index(["source", "key"], unique=True)
+    db.table("source_entries").create_index(["norm_link"])
+    db.table("source_entries").create_index(["entry_seq"])
+    db.execute("ALTER TABLE entries ADD COLUMN origin INTEGER REFERENCES source_entries(id)")
+    db.execute("ALTER TABLE versions ADD COLUMN link TEXT")
+    db.execute("ALTER TABLE versions ADD COLUMN content_html TEXT")
+
+
 #: Applied in order; ``PRAGMA user_version`` counts those already applied.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial,)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources)
 
 
 # ---------------------------------------------------------------------------
@@ -190,9 +281,30 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
 
 
 # An entry with its current (newest) version; versions(entry_seq) makes the max a seek.
+# Remote entries bring their origin (NULL for seeds: the joins then cost nothing).
 _SELECT_ENTRIES = """SELECT e.seq, e.id, v.id, e.section_id, v.title, v.authors, v.credit,
-    v.paragraphs, e.published, e.updated, e.page FROM entries e
-    JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)"""
+    v.paragraphs, e.published, e.updated, e.page, v.link, v.content_html,
+    o.source, o.original_id, o.published IS NOT NULL OR o.updated IS NOT NULL, o.feed_updated,
+    s.title, s.feed_id, coalesce(s.current_url, s.url), s.site_link FROM entries e
+    JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)
+    LEFT JOIN source_entries o ON o.id = e.origin LEFT JOIN sources s ON s.name = o.source"""
+
+
+_SELECT_SOURCES = """SELECT name, url, current_url, etag, last_modified, body_hash, last_fetch,
+    last_status, last_error, errors, next_due, disabled, interval, identity, title, site_link,
+    feed_id, feed_updated FROM sources ORDER BY name"""
+
+_SAVE_SOURCE = """INSERT INTO sources (name, url, current_url, etag, last_modified, body_hash,
+    last_fetch, last_status, last_error, errors, next_due, disabled, interval, identity, title,
+    site_link, feed_id, feed_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET url = excluded.url, current_url = excluded.current_url,
+    etag = excluded.etag, last_modified = excluded.last_modified,
+    body_hash = excluded.body_hash, last_fetch = excluded.last_fetch,
+    last_status = excluded.last_status, last_error = excluded.last_error,
+    errors = excluded.errors, next_due = excluded.next_due, disabled = excluded.disabled,
+    interval = excluded.interval, identity = excluded.identity, title = excluded.title,
+    site_link = excluded.site_link, feed_id = excluded.feed_id,
+    feed_updated = excluded.feed_updated"""
 
 
 class Store:
@@ -227,15 +339,13 @@ class Store:
                 conn = sqlite3.connect(path, isolation_level=None)
             store = cls(conn, path, clock, site, readonly)
             store._prepare()
-        except sqlite3.Error as exc:
+        except BaseException as exc:
             if conn is not None:
                 conn.close()
-            raise StoreError(f"cannot use the store: {exc}", where=path) from exc
-        except OSError as exc:
-            raise StoreError(f"cannot create the store: {exc.strerror}", where=path) from exc
-        except StoreError:
-            if conn is not None:
-                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot use the store: {exc}", where=path) from exc
+            if isinstance(exc, OSError):
+                raise StoreError(f"cannot create the store: {exc.strerror}", where=path) from exc
             raise
         return store
 
@@ -260,8 +370,10 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
-            self._ensure_root()
         self._load_sections()
+        if () not in self._nodes and not self.readonly:
+            with self._transaction():
+                self._insert_section((), None, "", "")  # the root feed, minted once
 
     def _migrate(self) -> None:
         db = Database(self._conn)
@@ -381,13 +493,6 @@ class Store:
         self._paths[node.id] = path
         return node
 
-    def _ensure_root(self) -> None:
-        if () not in self._nodes:
-            self._load_sections()
-        if () not in self._nodes:
-            with self._transaction():
-                self._insert_section((), None, "", "")
-
     def _section(self, path: SectionPath) -> _Node:
         """The node for ``path``, minting it and its missing ancestors."""
         node = self._nodes.get(path)
@@ -474,14 +579,12 @@ class Store:
             n += len(rows)
         return keys[:n], sigs[:n]
 
-    @_translated
     def version_body(self, version_id: int) -> VersionBody:
-        row = self._conn.execute(
-            "SELECT e.id, e.section_id, v.paragraphs FROM versions v"
-            " JOIN entries e ON e.seq = v.entry_seq WHERE v.id = ?", (version_id,)).fetchone()
-        if row is None:
+        """The entry, section and paragraphs of one version (near-duplicate checks)."""
+        found = self.version_bodies([version_id])
+        if not found:
             raise StoreError(f"no version {version_id}", where=self.path)
-        return VersionBody(row[0], self._path_of(row[1]), _strings(row[2]))
+        return found[0]
 
     @_translated
     def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]:
@@ -501,18 +604,24 @@ class Store:
     # -- writes --------------------------------------------------------------
 
     def _insert_version(self, seq: int, article: Article, content_hash: bytes,
-                        signature: npt.NDArray[np.uint64], source: str, now: datetime) -> int:
+                        signature: npt.NDArray[np.uint64], source: str, now: datetime,
+                        link: str | None = None, content_html: str | None = None) -> int:
         cur = self._conn.execute(
             "INSERT INTO versions (entry_seq, created, source, content_hash, signature, title,"
-            " authors, credit, paragraphs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " authors, credit, paragraphs, link, content_html)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, _ts(now), source, content_hash, signature_to_bytes(signature), article.title,
-             _json(article.authors), article.credit, _json(article.paragraphs)))
+             _json(article.authors), article.credit, _json(article.paragraphs), link,
+             content_html))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
-    def _mint_entry(self, node: _Node, content_hash: bytes, now: datetime) -> tuple[int, str, str]:
-        """Insert the entry row with a fresh id and page; (seq, id, page)."""
-        day = now.date()
+    def _mint_entry(self, node: _Node, content_hash: bytes, now: datetime,
+                    dates: tuple[datetime, datetime] | None = None) -> tuple[int, str, str]:
+        """Insert the entry row with a fresh id and page; (seq, id, page).
+        ``published`` and ``updated`` are ``now`` unless ``dates`` gives them."""
+        day, stamp = now.date(), _ts(now)
+        published, updated = (_ts(dates[0]), _ts(dates[1])) if dates else (stamp, stamp)
         prefix = f"{node.slug_path}/" if node.slug_path else ""
         for attempt in itertools.count():
             # Derived from the content hash, not random, so that runs are reproducible;
@@ -524,7 +633,7 @@ class Store:
             try:
                 cur = self._conn.execute(
                     "INSERT INTO entries (id, section_id, page, published, updated)"
-                    " VALUES (?, ?, ?, ?, ?)", (entry_id, node.id, page, _ts(now), _ts(now)))
+                    " VALUES (?, ?, ?, ?, ?)", (entry_id, node.id, page, published, updated))
             except sqlite3.IntegrityError as exc:
                 if "entries.page" in str(exc) or "entries.id" in str(exc):
                     continue
@@ -573,6 +682,159 @@ class Store:
                      paragraphs=article.paragraphs, published=published, updated=updated,
                      page=page)
 
+    # -- remote sources --------------------------------------------------------
+
+    @staticmethod
+    def _state(row: tuple[Any, ...], entries: int) -> SourceState:
+        (name, url, current_url, etag, last_modified, body_hash, last_fetch, last_status,
+         last_error, errors, next_due, disabled, interval, identity, title, site_link, feed_id,
+         feed_updated) = row
+        return SourceState(
+            name=name, url=url, current_url=current_url, etag=etag, last_modified=last_modified,
+            body_hash=body_hash, last_fetch=_dt(last_fetch) if last_fetch else None,
+            last_status=last_status, last_error=last_error, errors=errors,
+            next_due=_dt(next_due) if next_due else None, disabled=disabled, interval=interval,
+            identity=identity, title=title, site_link=site_link, feed_id=feed_id,
+            feed_updated=_dt(feed_updated) if feed_updated else None, entries=entries)
+
+    @_translated
+    def source_states(self) -> dict[str, SourceState]:
+        """name -> state, for every source ever fetched."""
+        counts = dict(self._conn.execute(
+            "SELECT source, count(*) FROM source_entries GROUP BY source").fetchall())
+        rows = self._conn.execute(_SELECT_SOURCES)
+        return {row[0]: self._state(row, counts.get(row[0], 0)) for row in rows}
+
+    @_translated
+    def save_source_state(self, state: SourceState) -> None:
+        """Insert or replace the state of ``state.name`` (``entries`` is ignored)."""
+        opt = _ts
+        values = (state.name, state.url, state.current_url, state.etag, state.last_modified,
+                  state.body_hash, opt(state.last_fetch) if state.last_fetch else None,
+                  state.last_status, state.last_error, state.errors,
+                  opt(state.next_due) if state.next_due else None, state.disabled,
+                  state.interval, state.identity, state.title, state.site_link, state.feed_id,
+                  opt(state.feed_updated) if state.feed_updated else None)
+        self._conn.execute(_SAVE_SOURCE, values)
+
+    @_translated
+    def enable_source(self, name: str) -> bool:
+        """Fetch a disabled source again, at once; False if it is unknown or not disabled."""
+        cur = self._conn.execute(
+            "UPDATE sources SET disabled = NULL, errors = 0, next_due = NULL"
+            " WHERE name = ? AND disabled IS NOT NULL", (name,))
+        return cur.rowcount > 0
+
+    @_translated
+    def known_items(self, source: str) -> dict[str, KnownItem]:
+        """key -> what ``source`` delivered under that key before."""
+        rows = self._conn.execute(
+            "SELECT o.key, e.id, e.section_id, o.item_hash, o.updated,"
+            " coalesce(f.source = o.source, 0) FROM source_entries o"
+            " JOIN entries e ON e.seq = o.entry_seq"
+            " LEFT JOIN source_entries f ON f.id = e.origin WHERE o.source = ?", (source,))
+        return {key: KnownItem(entry_id, self._path_of(section_id), item_hash,
+                               _dt(updated) if updated else None, bool(origin))
+                for key, entry_id, section_id, item_hash, updated, origin in rows}
+
+    @_translated
+    def entry_for_link(self, norm_link: str) -> tuple[str, SectionPath, str | None] | None:
+        """(entry id, section, origin source) of an entry some source delivered
+        under this normalised link."""
+        row = self._conn.execute(
+            "SELECT e.id, e.section_id, f.source FROM source_entries o"
+            " JOIN entries e ON e.seq = o.entry_seq LEFT JOIN source_entries f ON f.id = e.origin"
+            " WHERE o.norm_link = ? ORDER BY o.id LIMIT 1", (norm_link,)).fetchone()
+        return None if row is None else (row[0], self._path_of(row[1]), row[2])
+
+    @_translated
+    def entry_origin(self, entry_id: str) -> tuple[SectionPath, str | None] | None:
+        """(section, origin source) of an entry; the source is None for seed entries."""
+        row = self._conn.execute(
+            "SELECT e.section_id, f.source FROM entries e"
+            " LEFT JOIN source_entries f ON f.id = e.origin WHERE e.id = ?",
+            (entry_id,)).fetchone()
+        return None if row is None else (self._path_of(row[0]), row[1])
+
+    def _upsert_item(self, item: SourceItem, seq: int, now: datetime) -> int:
+        stamp = _ts(now)
+        opt = [_ts(d) if d else None for d in (item.published, item.updated)]
+        row = self._conn.execute(
+            "INSERT INTO source_entries (source, key, entry_seq, original_id, original_link,"
+            " norm_link, item_hash, published, updated, feed_updated, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, key) DO UPDATE SET original_id = excluded.original_id,"
+            " original_link = excluded.original_link, norm_link = excluded.norm_link,"
+            " item_hash = excluded.item_hash, published = excluded.published,"
+            " updated = excluded.updated, feed_updated = excluded.feed_updated,"
+            " last_seen = excluded.last_seen RETURNING id",
+            (item.source, item.key, seq, item.original_id, item.original_link, item.norm_link,
+             item.item_hash, *opt, _ts(item.feed_updated), stamp, stamp)).fetchone()
+        return int(row[0])
+
+    def _seq(self, entry_id: str) -> tuple[int, int, str, str, str]:
+        row = self._conn.execute(
+            "SELECT seq, section_id, published, updated, page FROM entries WHERE id = ?",
+            (entry_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no entry {entry_id}", where=self.path)
+        return row[0], row[1], row[2], row[3], row[4]
+
+    @_translated
+    def record_item(self, item: SourceItem, entry_id: str) -> None:
+        """Remember that ``item.source`` delivers ``entry_id`` under ``item.key``
+        (a duplicate of an entry from elsewhere, or an unchanged one)."""
+        with self._savepoint():
+            self._upsert_item(item, self._seq(entry_id)[0], self._now())
+
+    @_translated
+    def add_remote_entry(self, article: Article, item: SourceItem, *, link: str | None,
+                         content_html: str, content_hash: bytes,
+                         signature: npt.NDArray[np.uint64]) -> Entry:
+        """A new entry from a remote source.  ``published``/``updated`` are the
+        source's dates; a missing one is the other, and with neither both are
+        now (first seen), never an invented publication date in the output
+        (see :attr:`Origin.dated`)."""
+        with self._savepoint():
+            now = self._now()
+            published = item.published or item.updated or now
+            updated = max(item.updated or published, published)
+            node = self._section(article.section)
+            seq, entry_id, page = self._mint_entry(node, content_hash, now, (published, updated))
+            version = self._insert_version(seq, article, content_hash, signature, item.source,
+                                           now, link, content_html)
+            origin = self._upsert_item(item, seq, now)
+            self._conn.execute("UPDATE entries SET origin = ? WHERE seq = ?", (origin, seq))
+        return Entry(id=entry_id, seq=seq, version=version, section=article.section,
+                     title=article.title, authors=article.authors, credit=article.credit,
+                     paragraphs=article.paragraphs, published=published, updated=updated,
+                     page=page, link=link, content_html=content_html)
+
+    @_translated
+    def add_remote_revision(self, entry_id: str, article: Article, item: SourceItem, *,
+                            link: str | None, content_html: str, updated: datetime,
+                            content_hash: bytes, signature: npt.NDArray[np.uint64]) -> Entry:
+        """A new current version of a remote entry from its own source: same id,
+        section and ``published``; ``updated`` advances to ``updated`` (never
+        backwards).  The item becomes the entry's origin."""
+        with self._savepoint():
+            seq, section_id, published, stored, page = self._seq(entry_id)
+            if self._path_of(section_id) != article.section:
+                raise StoreError(f"a revision of {entry_id} must stay in section "
+                                 f"{section_label(self._path_of(section_id))!r}",
+                                 where=self.path)
+            now = self._now()
+            new = max(updated, _dt(stored))
+            version = self._insert_version(seq, article, content_hash, signature, item.source,
+                                           now, link, content_html)
+            origin = self._upsert_item(item, seq, now)
+            self._conn.execute("UPDATE entries SET updated = ?, origin = ? WHERE seq = ?",
+                               (_ts(new), origin, seq))
+        return Entry(id=entry_id, seq=seq, version=version, section=article.section,
+                     title=article.title, authors=article.authors, credit=article.credit,
+                     paragraphs=article.paragraphs, published=_dt(published), updated=new,
+                     page=page, link=link, content_html=content_html)
+
     # -- runs ----------------------------------------------------------------
 
     @_translated
@@ -592,11 +854,19 @@ class Store:
 
     def _row_entry(self, row: tuple[Any, ...]) -> Entry:
         seq, entry_id, version, section_id, title, authors, credit, paragraphs, published, \
-            updated, page = row
+            updated, page, link, content, source = row[:14]
+        origin = None
+        if source is not None:
+            original_id, dated, feed_updated, feed_title, feed_id, feed_url, site = row[14:]
+            origin = Origin(source=source, feed_url=feed_url, feed_id=feed_id or feed_url,
+                            feed_title=feed_title or source, feed_link=site,
+                            feed_updated=_dt(feed_updated), original_id=original_id,
+                            dated=bool(dated))
         return Entry(id=entry_id, seq=seq, version=version, section=self._path_of(section_id),
                      title=title, authors=_strings(authors), credit=credit,
                      paragraphs=_strings(paragraphs), published=_dt(published),
-                     updated=_dt(updated), page=page)
+                     updated=_dt(updated), page=page, link=link, content_html=content,
+                     origin=origin)
 
     @_translated
     def feed_entries(self, section: SectionPath, limit: int) -> list[Entry]:

@@ -174,6 +174,17 @@ def test_entry_ids_pages_and_feed_ids(store: Store) -> None:
     ]
 
 
+def test_ids_stay_unique_when_their_hash_would_clash(store: Store) -> None:
+    a, b = art(1), art(2)
+    fp = fingerprint(a)
+    first = add(store, a)
+    second = store.add_entry(b, content_hash=fp.content_hash, signature=fp.signature,
+                             source="seeds")
+    third = store.add_entry(b, content_hash=fp.content_hash, signature=fp.signature,
+                            source="seeds")
+    assert len({first.id, second.id, third.id}) == len({first.page, second.page, third.page}) == 3
+
+
 def test_root_entries_have_no_section_in_their_id(store: Store) -> None:
     entry = add(store, art(1, section=()))
     assert re.fullmatch(r"tag:news\.example\.org,2026-11-27:[0-9a-f]{16}", entry.id)
