@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from contextlib import suppress
 
 # Plain ``os`` calls on ``str`` paths: this runs once per page, a hundred
@@ -37,25 +38,38 @@ def temp_name(name: str) -> str:
 
 
 def same_content(path: str, data: bytes) -> bool:
-    """True if ``path`` is a file holding exactly ``data`` (False if it is missing)."""
+    """True if ``path`` is a regular file holding exactly ``data``."""
     try:
-        with open(path, "rb") as fh:  # noqa: PTH123
-            # Most changed files change size too: then there is nothing to read.
-            if os.fstat(fh.fileno()).st_size != len(data):
-                return False
-            return fh.read() == data
-    except (FileNotFoundError, IsADirectoryError):
-        return False  # a folder in the way: the rename below reports it
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        info = os.fstat(fd)
+        # Most changed files change size too: then there is nothing to read.
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
+        chunks = []
+        left = len(data) + 1  # one byte more: a file that grew meanwhile differs
+        while left > 0 and (chunk := os.read(fd, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks) == data
+    finally:
+        os.close(fd)
 
 
-def write_if_changed(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> bool:
+def write_if_changed(path: str | os.PathLike[str], data: bytes, *, durable: bool = True,
+                     known_absent: bool = False) -> bool:
     """Make ``path`` hold ``data``; False (and nothing touched) if it already did.
 
-    Raises ``OSError`` as the operating system reports it; the temporary file
-    is removed again on any failure, so the target keeps its old content.
+    ``known_absent``: the caller has just seen that there is no such file (a
+    scan of the folder), so the comparison is skipped; a file that appeared
+    since is replaced all the same.  Raises ``OSError`` as the operating
+    system reports it; the temporary file is removed again on any failure,
+    so the target keeps its old content.
     """
     target = os.fspath(path)
-    if same_content(target, data):
+    if not known_absent and same_content(target, data):
         return False
     folder, name = os.path.split(target)
     temp = os.path.join(folder, temp_name(name))  # noqa: PTH118

@@ -205,9 +205,9 @@ def _makedirs(folder: Path) -> None:
         raise PublishError(f"cannot create folder: {exc.strerror}", where=folder) from None
 
 
-def _write(path: str | Path, data: bytes, *, durable: bool) -> bool:
+def _write(path: str | Path, data: bytes, *, durable: bool, known_absent: bool = False) -> bool:
     try:
-        return write_if_changed(path, data, durable=durable)
+        return write_if_changed(path, data, durable=durable, known_absent=known_absent)
     except OSError as exc:
         raise PublishError(f"cannot write: {exc.strerror}", where=path) from None
 
@@ -304,7 +304,8 @@ def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
             result.unchanged += 1
             continue
         data = _article(entry, job.sections, job.site)
-        if _write(job.out.page_path(entry.page), data, durable=False):
+        absent = entry.page not in job.files
+        if _write(job.out.page_path(entry.page), data, durable=False, known_absent=absent):
             result.written += 1
         else:
             result.unchanged += 1

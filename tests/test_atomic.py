@@ -50,6 +50,15 @@ def test_changed_content_replaces_the_file(tmp_path: Path, new: bytes) -> None:
     assert temps(tmp_path) == []
 
 
+def test_known_absent_skips_the_comparison(tmp_path: Path) -> None:
+    target = tmp_path / "page.html"
+    target.write_bytes(b"same")
+    inode = target.stat().st_ino
+    # The caller's word is taken: a file that appeared since its scan is replaced.
+    assert write_if_changed(target, b"same", durable=False, known_absent=True)
+    assert target.read_bytes() == b"same" and target.stat().st_ino != inode
+
+
 def test_same_content(tmp_path: Path) -> None:
     target = tmp_path / "a"
     assert not same_content(str(target), b"")
