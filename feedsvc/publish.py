@@ -45,7 +45,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib import resources
@@ -73,6 +73,8 @@ STATE_FILE = ".feedsvc-state.json"
 PROGRESS_STEP = 1000
 #: Known pages missing on disk from which a second process is worth starting.
 PARALLEL_MIN_PAGES = 2000
+#: Sections to build from which a second process is worth starting (~20 ms each).
+PARALLEL_MIN_SECTIONS = 8
 
 # Every file feedsvc writes in a section folder carries one of these.
 _GENERATOR_MARKS = (b">feedsvc</generator>", b'<meta name="generator" content="feedsvc">')
@@ -322,14 +324,52 @@ def _article(entry: Entry, sections: dict[SectionPath, Section], site: SiteConfi
     return render_article(entry, section, site).encode("utf-8")
 
 
-def _share_in_child(job: _PageJob, db: Path, share: int, sender: Connection) -> None:
-    """Body of the second process: its own read-only store, its share of pages."""
+def _can_fork() -> bool:
+    """Never a fork from a threaded process (a scheduler): a lock held by another
+    thread at that moment would stay locked forever in the child."""
+    return (os.cpu_count() or 1) > 1 and threading.active_count() == 1 \
+        and "fork" in multiprocessing.get_all_start_methods()
+
+
+class _Child:
+    """``work()`` in a forked process (it shares what was read so far); its
+    result, or its error, comes back through a pipe."""
+
+    def __init__(self, work: Callable[[], object], where: Path) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._process = context.Process(target=_child_main, args=(work, sender),
+                                        name="feedsvc-publish", daemon=True)
+        self._process.start()
+        sender.close()
+        self._where = where
+
+    def result(self) -> Any:
+        try:
+            reply = self._receiver.recv()
+        except EOFError:
+            raise PublishError("a publishing process died", where=self._where) from None
+        finally:
+            self._receiver.close()
+            self._process.join()
+        if reply[0] == "error":
+            kind = StoreError if reply[1] == StoreError.__name__ else PublishError
+            raise kind(reply[2], where=reply[3])
+        if reply[0] == "crash":
+            raise RuntimeError(f"a publishing process failed:\n{reply[1]}")
+        return reply[1]
+
+    def kill(self) -> None:
+        """Stopping (or failing): do not wait for the other half."""
+        self._process.kill()
+        self._receiver.close()
+        self._process.join()
+
+
+def _child_main(work: Callable[[], object], sender: Connection) -> None:
     reply: tuple[Any, ...]
     try:
-        result = _ShareResult()
-        with Store.open(db, site=job.site, readonly=True) as store:
-            _write_share(job, store, share, result)
-        reply = ("ok", result)
+        reply = ("ok", work())
     except FeedsvcError as exc:
         reply = ("error", type(exc).__name__, exc.message, exc.where)
     except BaseException:  # a bug: hand the traceback to the parent to report
@@ -338,19 +378,33 @@ def _share_in_child(job: _PageJob, db: Path, share: int, sender: Connection) -> 
     sender.close()
 
 
+def _in_two(mine: Callable[[], object], theirs: Callable[[], object], where: Path) -> Any:
+    """Run ``theirs`` in a second process while ``mine`` runs here; its result."""
+    child = _Child(theirs, where)
+    try:
+        mine()
+    except BaseException:
+        child.kill()
+        raise
+    return child.result()
+
+
 def _shares(states: dict[str, int], files: set[str]) -> int:
     """Two processes for a bulk of pages (a first publish, a lost output
     folder, a new way of rendering), one otherwise: checking unchanged pages
-    is cheap, and a second process would read every entry once more.
-
-    Never a fork from a threaded process (a scheduler): a lock held by another
-    thread at that moment would stay locked forever in the child.
-    """
-    if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 \
-            or "fork" not in multiprocessing.get_all_start_methods():
+    is cheap, and a second process would read every entry once more."""
+    if not _can_fork():
         return 1
     missing = sum(1 for page in states if page not in files)
     return 2 if not states or missing >= PARALLEL_MIN_PAGES else 1
+
+
+def _own_share(job: _PageJob, db: Path, share: int) -> _ShareResult:
+    """A second process's share of the pages, read through its own connection."""
+    result = _ShareResult()
+    with Store.open(db, site=job.site, readonly=True) as store:
+        _write_share(job, store, share, result)
+    return result
 
 
 def _write_pages(job: _PageJob, store: Store, results: list[_ShareResult],
@@ -362,29 +416,8 @@ def _write_pages(job: _PageJob, store: Store, results: list[_ShareResult],
     if job.shares == 1:
         _write_share(job, store, 0, mine, progress)
         return
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_share_in_child, args=(job, store.path, 1, sender),
-                            name="feedsvc-pages", daemon=True)
-    child.start()
-    sender.close()
-    try:
-        _write_share(job, store, 0, mine, progress)
-        reply = receiver.recv()
-    except EOFError:
-        raise PublishError("the page-writing process died", where=job.out.root) from None
-    except BaseException:
-        child.kill()  # stopping (or failing): do not wait for the other half
-        raise
-    finally:
-        receiver.close()
-        child.join()
-    if reply[0] == "error":
-        kind = StoreError if reply[1] == StoreError.__name__ else PublishError
-        raise kind(reply[2], where=reply[3])
-    if reply[0] == "crash":
-        raise RuntimeError(f"the page-writing process failed:\n{reply[1]}")
-    results.append(reply[1])
+    results.append(_in_two(lambda: _write_share(job, store, 0, mine, progress),
+                           lambda: _own_share(job, store.path, 1), job.out.root))
 
 
 def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfig,
@@ -428,17 +461,48 @@ def _digest(fingerprint: str, config: Config, section: Section, entries: list[En
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _SectionJob:
+    section: Section
+    folder: Path
+    entries: list[Entry]
+    children: list[Section]
+
+
+def _write_sections(jobs: Sequence[_SectionJob], config: Config,
+                    sections: dict[SectionPath, Section]) -> _Tally:
+    tally = _Tally()
+    for job in jobs:
+        feed = build_feed(job.section, job.entries, config.site, sections=sections,
+                          summary_chars=config.publish.summary_chars)
+        for name, serialise in _FEEDS:
+            if _write(job.folder / name, serialise(feed), durable=True):
+                tally.feeds_written += 1
+            else:
+                tally.feeds_unchanged += 1
+        index = render_index(feed, job.section, job.children, config.site).encode("utf-8")
+        if _write(job.folder / INDEX_FILE, index, durable=True):
+            tally.pages_written += 1
+        else:
+            tally.pages_unchanged += 1
+    return tally
+
+
 def _publish_sections(store: Store, config: Config, out: OutputFolder, disk: _Disk,
                       sections: list[Section], fingerprint: str, previous: _State,
                       tally: _Tally) -> tuple[set[Path], dict[str, str]]:
-    """Feeds and index of every section with entries; their folders and digests."""
-    site = config.site
+    """Feeds and index of every section with entries; their folders and digests.
+
+    A section whose digest is unchanged and whose files are all there is not
+    built at all; the others are built in two processes when there are many.
+    """
     by_path = {s.path: s for s in sections}
     entries = {s.path: store.feed_entries(s.path, config.publish.entries_per_feed)
                for s in sections}
     live = [s for s in sections if entries[s.path]]
     folders: set[Path] = set()
     digests: dict[str, str] = {}
+    todo: list[_SectionJob] = []
     for section in live:
         folder = out.section_dir(section)
         folders.add(folder)
@@ -451,19 +515,20 @@ def _publish_sections(store: Store, config: Config, out: OutputFolder, disk: _Di
                 prefix + name in disk.files for name in SECTION_FILES):
             tally.feeds_unchanged += len(_FEEDS)
             tally.pages_unchanged += 1
-            continue
-        feed = build_feed(section, entries[section.path], site, sections=by_path,
-                          summary_chars=config.publish.summary_chars)
-        for name, serialise in _FEEDS:
-            if _write(folder / name, serialise(feed), durable=True):
-                tally.feeds_written += 1
-            else:
-                tally.feeds_unchanged += 1
-        index = render_index(feed, section, children, site).encode("utf-8")
-        if _write(folder / INDEX_FILE, index, durable=True):
-            tally.pages_written += 1
         else:
-            tally.pages_unchanged += 1
+            todo.append(_SectionJob(section, folder, entries[section.path], children))
+    done: list[_Tally] = []
+    if len(todo) >= PARALLEL_MIN_SECTIONS and _can_fork():
+        theirs = _in_two(lambda: done.append(_write_sections(todo[0::2], config, by_path)),
+                         lambda: _write_sections(todo[1::2], config, by_path), out.root)
+        done.append(theirs)
+    else:
+        done.append(_write_sections(todo, config, by_path))
+    for part in done:
+        tally.feeds_written += part.feeds_written
+        tally.feeds_unchanged += part.feeds_unchanged
+        tally.pages_written += part.pages_written
+        tally.pages_unchanged += part.pages_unchanged
     return folders, digests
 
 

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -102,6 +103,10 @@ def section_files() -> set[str]:
 
 
 Snapshot = dict[str, tuple[bytes, int]]
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {path: data for path, (data, _) in snapshot(folder).items()}
 
 
 def changed(before: Snapshot, after: Snapshot) -> set[str]:
@@ -223,10 +228,10 @@ def test_a_damaged_state_file_costs_time_not_correctness(site: Site,
 
 def test_a_deleted_output_folder_is_restored(site: Site, entries: list[Entry]) -> None:
     site.publish()
-    first = {path: data for path, (data, _) in snapshot(site.out).items()}
+    first = contents(site.out)
     shutil.rmtree(site.out)
     report = site.publish()
-    assert {path: data for path, (data, _) in snapshot(site.out).items()} == first
+    assert contents(site.out) == first
     assert (report.feeds_written, report.pages_written) == (10, 6 + 5)
 
 
@@ -391,29 +396,51 @@ def test_two_sections_in_one_folder_are_refused(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- one process or two
 
 
-@pytest.fixture
-def in_thread() -> Iterator[None]:
+@contextmanager
+def another_thread() -> Iterator[None]:
     """Keep a second thread alive: publish must then not fork."""
     stop = threading.Event()
     thread = threading.Thread(target=stop.wait, daemon=True)
     thread.start()
-    yield
-    stop.set()
-    thread.join()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
-def test_one_process_writes_what_two_write(site: Site, entries: list[Entry],
-                                           in_thread: None) -> None:
-    assert threading.active_count() > 1
-    site.publish()
-    alone = {path: data for path, (data, _) in snapshot(site.out).items()}
-    other = replace(site.config, publish=replace(site.config.publish, folder=site.tmp / "two"))
-    done: list[PublishReport] = []
-    runner = threading.Thread(target=lambda: done.append(site.publish(other)))
-    runner.start()
-    runner.join()
-    assert done and done[0].pages_written == 6 + 5
-    assert {path: data for path, (data, _) in snapshot(site.tmp / "two").items()} == alone
+@pytest.fixture
+def in_thread() -> Iterator[None]:
+    with another_thread():
+        yield
+
+
+def test_one_process_writes_what_two_write(site: Site) -> None:
+    """A fresh folder with 30 pages and 12 sections is written by two processes;
+    a caller that runs threads gets it done in one, with the same bytes."""
+    with site.store() as store:
+        for n in range(30):
+            add(store, article(n, ("World", f"Region {n % 10}")))
+    assert threading.active_count() == 1
+    two = site.publish()
+    other = replace(site.config, publish=replace(site.config.publish, folder=site.tmp / "one"))
+    with another_thread():
+        one = site.publish(other)
+    assert contents(site.tmp / "one") == contents(site.out)
+    assert replace(one, duration=0) == replace(two, duration=0) == \
+        PublishReport(24, 0, 30 + 12, 0, 0, duration=0)
+
+
+def test_a_section_that_cannot_be_written_is_reported_by_either_process(site: Site) -> None:
+    with site.store() as store:
+        for n in range(10):
+            add(store, article(n, ("World", f"Region {n}")))
+    # Sections are built in order (root, world, world/region-0, ...) and shared
+    # out alternately: "world" is the second process's.
+    (site.out / "world" / "atom.xml" / "in-the-way").mkdir(parents=True)
+    with pytest.raises(PublishError) as caught:
+        site.publish()
+    assert caught.value.where == str(site.out / "world" / "atom.xml")
 
 
 @pytest.mark.parametrize("threads", [False, True], ids=["two-processes", "one-process"])
