@@ -451,13 +451,13 @@ def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:
 
 def _digest(fingerprint: str, config: Config, section: Section, entries: list[Entry],
             children: list[Section], sections: dict[SectionPath, Section]) -> str:
-    """Everything a section's three files are made from (a version id stands
-    for the text of that version, which never changes)."""
+    """Everything a section's three files are made from.  Whole entries, not
+    just their versions: every field that may show (now or once the entry
+    type grows) is covered without a list to keep up to date."""
+    categories = [sections.get(e.section) for e in entries]
     parts = [fingerprint, repr(config.publish.summary_chars), repr(section),
-             repr([(c.path, c.slug_path) for c in children])]
-    for e in entries:
-        category = sections[e.section].slug_path if e.section in sections else ""
-        parts.append(repr((e.id, e.version, e.published, e.updated, e.page, e.link, category)))
+             repr([(c.path, c.slug_path) for c in children]), repr(categories),
+             *map(repr, entries)]
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
