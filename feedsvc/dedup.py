@@ -290,9 +290,13 @@ class LshIndex:
     """Banded MinHash LSH over version ids, sub-quadratic and compact.
 
     Buckets live in one sorted uint64 array (with the version ids alongside),
-    16 bytes per band per body, 26 MB for 100k bodies at 16 bands.  New bodies
-    go to a small dict first, merged into the arrays in bulk so that adding
-    stays O(1) amortised without a per-body array copy.
+    16 bytes per band per body, 26 MB for 100k bodies at 16 bands, plus a
+    directory of where each leading-bits prefix starts (one 4-byte slot per
+    bucket or so), so that a lookup reads two or three places in memory
+    instead of the twenty of a binary search; for 16 lookups that is cheaper
+    done on Python ints than through a dozen numpy calls.  New bodies go to a
+    small dict first, merged into the arrays in bulk so that adding stays
+    O(1) amortised without a per-body array copy.
     """
 
     _MERGE_AT = 32_768  # pending bucket entries before a merge
@@ -301,9 +305,22 @@ class LshIndex:
         self._banding = _Banding(*bands_for(threshold))
         self._buckets: U64 = np.empty(0, dtype=np.uint64)
         self._keys: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self._shift = 64
+        self._directory: npt.NDArray[np.uint32] = np.zeros(2, dtype=np.uint32)
+        self._views = (self._buckets.data, self._keys.data, self._directory.data)
         self._pending: dict[int, list[int]] = {}
         self._pending_count = 0
         self._last: tuple[bytes, U64 | None] = (b"", None)
+
+    def _stored(self, buckets: U64, keys: npt.NDArray[np.int64]) -> None:
+        """Take sorted bucket/key arrays and index their prefixes."""
+        self._buckets, self._keys = buckets, keys
+        bits = min(24, max(1, int(buckets.size).bit_length()))
+        self._shift = 64 - bits
+        prefixes = (buckets >> np.uint64(self._shift)).astype(np.intp)
+        counts = np.bincount(prefixes, minlength=1 << bits)
+        self._directory = np.concatenate(([0], np.cumsum(counts))).astype(np.uint32)
+        self._views = (buckets.data, keys.data, self._directory.data)
 
     @classmethod
     def from_arrays(cls, keys: npt.ArrayLike, sigs: npt.ArrayLike,
@@ -321,8 +338,7 @@ class LshIndex:
             real[at:at + 8192] = (part != EMPTY).any(axis=1)
         flat = buckets[real].ravel()
         order = np.argsort(flat, kind="stable")
-        index._buckets = flat[order]
-        index._keys = np.repeat(key_arr[real], bands)[order]
+        index._stored(flat[order], np.repeat(key_arr[real], bands)[order])
         return index
 
     def __len__(self) -> int:
@@ -360,8 +376,7 @@ class LshIndex:
         order = np.argsort(buckets, kind="stable")
         buckets, keys = buckets[order], keys[order]
         at = np.searchsorted(self._buckets, buckets, side="right")
-        self._buckets = np.insert(self._buckets, at, buckets)
-        self._keys = np.insert(self._keys, at, keys)
+        self._stored(np.insert(self._buckets, at, buckets), np.insert(self._keys, at, keys))
         self._pending.clear()
         self._pending_count = 0
 
@@ -372,17 +387,15 @@ class LshIndex:
         if buckets is None:
             return []
         found: list[int] = []
-        stored = self._buckets
-        if stored.size:
-            # One binary search per band (the slow part: cache misses in a large
-            # array); the end of a bucket is only looked for where it exists.
-            at = np.searchsorted(stored, buckets)
-            for i in np.flatnonzero(stored.take(at, mode="clip") == buckets).tolist():
-                first = int(at[i])
-                last = int(np.searchsorted(stored, buckets[i], side="right"))
-                found.extend(self._keys[first:last].tolist())
+        stored, keys, directory = self._views
+        shift, pending = self._shift, self._pending
         for bucket in buckets.tolist():
-            found.extend(self._pending.get(bucket, ()))
+            at, end = directory[bucket >> shift], directory[(bucket >> shift) + 1]
+            while at < end:
+                if stored[at] == bucket:
+                    found.append(keys[at])
+                at += 1
+            found += pending.get(bucket, ())
         if not found:
             return []
         counts = Counter(found)
