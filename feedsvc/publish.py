@@ -15,8 +15,8 @@ removed.  Every write is atomic and skipped when the bytes are unchanged
 Work is skipped, not only writes.  The store remembers which version of
 each page was last written (``page_states``): a page is rendered only if
 its entry has a newer version, if the file is missing (one scan of OUT), or
-if the way pages are rendered changed (templates, site settings, feedsvc
-version: the ``pages`` fingerprint in the state file).  A section's feeds
+if the way pages are rendered changed (templates, rendering code, site
+settings: the ``pages`` fingerprint in the state file).  A section's feeds
 are rebuilt only if the digest of what they are made from changed or one
 of its files is missing.  Losing the state file costs time, never
 correctness: everything is then rendered and compared.
@@ -24,8 +24,9 @@ correctness: everything is then rendered and compared.
 Rendering pages is CPU work and there are two cores: when many pages are
 due (a first publish, a lost output folder, a new way of rendering), a
 second process (forked, so it shares what was already read) writes every
-other entry's page.  A caller that runs threads (a scheduler) gets the same
-work done in one process, because forking a threaded process is unsafe.
+other entry's page; many sections to rebuild are shared out the same way.
+A caller that runs threads (a scheduler) gets the same work done in one
+process, because forking a threaded process is unsafe.
 
 An empty store publishes nothing: a feed's ``updated`` must be the time of
 its newest entry, and with no entry there is no honest value (a feed stamped
@@ -33,7 +34,8 @@ with the time of publishing would change on every run).  The root feeds and
 index appear with the first entry; a section whose entries are all gone
 loses its three files and, if nothing else is in it, its folder.  Files that
 feedsvc did not write are never removed: only our file names are
-considered, and only if they carry feedsvc's generator mark.
+considered, and only if they carry feedsvc's generator mark.  Article pages
+are never removed: their URLs were published and stay valid.
 """
 
 from __future__ import annotations
