@@ -7,18 +7,19 @@ functions; so can any program that imports feedsvc.
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from . import dedup
 from .config import Config
-from .errors import InputError, SeedError
+from .errors import InputError
 from .models import Article, Decision, FileOutcome
-from .seeds import ParseOptions, SeedFile, parse_seed, scan_seeds
+from .prepare import Prepared, prepared
+from .seeds import ParseOptions, SeedFile, scan_seeds
 from .store import FileState, Store
 
 log = logging.getLogger(__name__)
@@ -47,19 +48,6 @@ def _unchanged(state: FileState | None, f: SeedFile) -> bool:
     # A file is re-read only when its size or mtime moved; rejected files too,
     # so a broken file is reported once, not on every run.
     return state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns
-
-
-def _read(f: SeedFile, max_bytes: int) -> bytes:
-    if f.size > max_bytes:
-        raise SeedError(f"too large ({f.size} bytes, limit {max_bytes})", where=f.relpath)
-    try:
-        with f.path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
-    except OSError as exc:
-        raise SeedError(f"cannot read: {exc.strerror}", where=f.relpath) from None
-    if len(data) > max_bytes:
-        raise SeedError(f"too large (more than {max_bytes} bytes)", where=f.relpath)
-    return data
 
 
 class _Deduper:
@@ -113,16 +101,18 @@ def ingest_seeds(
     run_id = store.start_run("ingest")
     error: str | None = None
     try:
-        for chunk in _chunks(todo, BATCH_SIZE):
+        stream = prepared(todo, options, workers=1)
+        for chunk in _chunks(stream, BATCH_SIZE):
             with store.batch():
-                for f in chunk:
+                for prep in chunk:
+                    f = prep.file
                     with store.file_savepoint():
-                        outcome, raw_hash = _ingest_one(store, deduper, f, options)
+                        outcome = _ingest_one(store, deduper, prep)
                         store.record_file(
                             f.relpath,
                             size=f.size,
                             mtime_ns=f.mtime_ns,
-                            raw_hash=raw_hash,
+                            raw_hash=prep.raw_hash,
                             outcome=outcome,
                         )
                     counts[outcome.decision.value] += 1
@@ -144,26 +134,18 @@ def ingest_seeds(
     )
 
 
-def _ingest_one(
-    store: Store, deduper: _Deduper, f: SeedFile, options: ParseOptions
-) -> tuple[FileOutcome, bytes]:
-    try:
-        data = _read(f, options.max_bytes)
-    except SeedError as exc:
-        return FileOutcome(f.relpath, Decision.REJECTED, message=exc.message), b""
-    raw_hash = hashlib.sha256(data).digest()
-    # Byte-identical to a file already ingested: no need to parse at all.
-    known = store.entry_for_raw_hash(raw_hash)
+def _ingest_one(store: Store, deduper: _Deduper, prep: Prepared) -> FileOutcome:
+    relpath = prep.file.relpath
+    # Byte-identical to a file already ingested: a duplicate, whatever it parses to.
+    known = store.entry_for_raw_hash(prep.raw_hash) if prep.raw_hash else None
     if known is not None:
-        return FileOutcome(f.relpath, Decision.DUPLICATE, entry_id=known), raw_hash
-    try:
-        article = parse_seed(data, name=f.relpath, options=options)
-    except SeedError as exc:
-        return FileOutcome(f.relpath, Decision.REJECTED, message=exc.message), raw_hash
-    fp = dedup.fingerprint(article)
+        return FileOutcome(relpath, Decision.DUPLICATE, entry_id=known)
+    if prep.article is None or prep.fingerprint is None:
+        return FileOutcome(relpath, Decision.REJECTED, message=prep.problem)
+    article, fp = prep.article, prep.fingerprint
     match = deduper.decide(article, fp)
     if match.decision is Decision.DUPLICATE:
-        return FileOutcome(f.relpath, Decision.DUPLICATE, entry_id=match.entry_id), raw_hash
+        return FileOutcome(relpath, Decision.DUPLICATE, entry_id=match.entry_id)
     if match.decision is Decision.REVISED:
         assert match.entry_id is not None
         entry = store.add_revision(
@@ -178,7 +160,7 @@ def _ingest_one(
             article, content_hash=fp.content_hash, signature=fp.signature, source=SOURCE
         )
     deduper.index.add(entry.version, fp.signature)
-    return FileOutcome(f.relpath, match.decision, entry_id=entry.id), raw_hash
+    return FileOutcome(relpath, match.decision, entry_id=entry.id)
 
 
 def _log_outcome(outcome: FileOutcome) -> None:
@@ -190,9 +172,10 @@ def _log_outcome(outcome: FileOutcome) -> None:
         log.debug("%s %s → %s", outcome.decision.value, outcome.path, outcome.entry_id)
 
 
-def _chunks(items: Sequence[SeedFile], size: int) -> Iterator[Sequence[SeedFile]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:
