@@ -296,17 +296,28 @@ class _ShareResult:
 
 def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
                  progress: Callable[[int], None] | None = None) -> None:
-    """Write the pages of the entries whose ``seq % shares == share`` into ``result``."""
+    """Write the pages of the entries whose ``seq % shares == share`` into ``result``.
+
+    Staleness is decided from (seq, page, version) alone, so only the entries
+    whose page must be written are loaded with their text."""
+    due: list[int] = []
+    rows = store.page_versions()
+    for seq, page, version in rows:
+        if seq % job.shares != share:
+            continue
+        if job.states.get(page) == version and page in job.files:
+            result.unchanged += 1
+        else:
+            due.append(seq)
+    # Progress counts every entry once: those not due (or another process's
+    # share) are done as of now, the due ones as they are written.
+    if progress is not None and len(rows) > len(due):
+        progress(len(rows) - len(due))
     checked = 0
-    for entry in store.iter_entries():
+    for entry in store.iter_entries(due):
         checked += 1
         if progress is not None and checked % PROGRESS_STEP == 0:
             progress(PROGRESS_STEP)
-        if entry.seq % job.shares != share:
-            continue
-        if job.states.get(entry.page) == entry.version and entry.page in job.files:
-            result.unchanged += 1
-            continue
         data = _article(entry, job.sections, job.site)
         absent = entry.page not in job.files
         if _write(job.out.page_path(entry.page), data, durable=False, known_absent=absent):

@@ -911,6 +911,14 @@ class Store:
             raise StoreError(f"database error: {exc}", where=self.path) from exc
 
     @_translated
+    def page_versions(self) -> list[tuple[int, str, int]]:
+        """(seq, page, current version id) of every entry: what a publish needs
+        to find stale pages without loading any entry's text."""
+        return self._conn.execute(
+            "SELECT e.seq, e.page, max(v.id) FROM entries e JOIN versions v"
+            " ON v.entry_seq = e.seq GROUP BY e.seq ORDER BY e.seq").fetchall()
+
+    @_translated
     def page_states(self) -> dict[str, int]:
         """Page path -> the version id it was last written from."""
         return dict(self._conn.execute("SELECT path, version_id FROM pages").fetchall())
