@@ -317,9 +317,10 @@ class LshIndex:
         self._buckets, self._keys = buckets, keys
         bits = min(24, max(1, int(buckets.size).bit_length()))
         self._shift = 64 - bits
-        prefixes = (buckets >> np.uint64(self._shift)).astype(np.intp)
-        counts = np.bincount(prefixes, minlength=1 << bits)
-        self._directory = np.concatenate(([0], np.cumsum(counts))).astype(np.uint32)
+        counts = np.bincount((buckets >> np.uint64(self._shift)).astype(np.intp),
+                             minlength=1 << bits)
+        self._directory = np.zeros(counts.size + 1, dtype=np.uint32)
+        np.cumsum(counts, out=self._directory[1:])
         self._views = (buckets.data, keys.data, self._directory.data)
 
     @classmethod
