@@ -74,7 +74,7 @@ class _Deduper:
         exact = self.store.entry_for_content_hash(fp.content_hash)
         if exact is not None:
             return dedup.decide(exact, (), self.threshold)
-        bodies = (self.store.version_body(v) for v in self.index.query(fp.signature))
+        bodies = self.store.version_bodies(self.index.query(fp.signature))
         return dedup.decide(None, dedup.verify(article, bodies), self.threshold)
 
 
