@@ -88,20 +88,19 @@ limit), only trimmed.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .config import SeedsConfig
 from .errors import ConfigError, InputError, SeedError
 from .models import Article, SectionPath
-
-if TYPE_CHECKING:
-    from .config import SeedsConfig
 
 __all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
 
@@ -237,16 +236,21 @@ class _Furniture:
 
     literals: frozenset[str]
     match: _Match | None  # fullmatch of the other patterns, combined
+    #: lengths of the literals: comparing lengths first spares hashing every paragraph
+    lengths: frozenset[int]
 
     def __call__(self, line: str) -> bool:
-        return line in self.literals or (self.match is not None and self.match(line) is not None)
+        if len(line) in self.lengths and line in self.literals:
+            return True
+        return self.match is not None and self.match(line) is not None
 
 
 @lru_cache(maxsize=32)
 def _furniture(patterns: tuple[re.Pattern[str], ...]) -> _Furniture:
     literal = [p for p in patterns if p.flags == re.UNICODE and not _REGEX_SYNTAX.search(p.pattern)]
     regexes = [p for p in patterns if p not in literal]
-    return _Furniture(frozenset(p.pattern for p in literal), _combined_fullmatch(regexes))
+    words = frozenset(p.pattern for p in literal)
+    return _Furniture(words, _combined_fullmatch(regexes), frozenset(map(len, words)))
 
 
 def _combined_fullmatch(patterns: list[re.Pattern[str]]) -> _Match | None:
@@ -280,10 +284,9 @@ def _blocks(text: str, furniture: _Furniture) -> list[str]:
     for chunk in chunks:
         if "\n" in chunk:
             return _blocks_with_lines(text, furniture)
-    literals, match = furniture.literals, furniture.match
-    if match is None:
-        return [c for c in chunks if c and c not in literals]
-    return [c for c in chunks if c and c not in literals and match(c) is None]
+    literals, lengths, match = furniture.literals, furniture.lengths, furniture.match
+    chunks = [c for c in chunks if c and (len(c) not in lengths or c not in literals)]
+    return chunks if match is None else [c for c in chunks if match(c) is None]
 
 
 def _blocks_with_lines(text: str, furniture: _Furniture) -> list[str]:
@@ -363,21 +366,19 @@ def _credit_strength(line: str) -> int:
     tokens = line.replace(",", " ").replace("/", " ").split()
     if not 0 < len(tokens) <= 8:
         return 0
-    strength, known = _STRONG, False
-    for token in tokens:
-        low = token.lower()
+    # Lower-casing adds no white space, so ``lows`` lines up with ``tokens``.
+    lows = line.lower().replace(",", " ").replace("/", " ").split()
+    words = set(lows)
+    if words.isdisjoint(_KNOWN_WORDS) and (
+        "-" not in line or set("-".join(lows).split("-")).isdisjoint(_KNOWN_WORDS)
+    ):
+        return 0  # the common case, names and headlines: no known word at all
+    for token, low in zip(tokens, lows, strict=False):
         if token[0].islower() and low not in _LOWER_CASE_OK:
             return 0
-        if low in _KNOWN_WORDS:
-            known = True
-            if low not in _STRONG_WORDS:
-                strength = _WEAK
-        elif low not in _CONNECTORS:
-            parts = set(low.split("-"))  # "AFP-JIJI"
-            known = known or not parts.isdisjoint(_KNOWN_WORDS)
-            if not parts <= _STRONG_WORDS:
-                strength = _WEAK
-    return strength if known else 0
+    if all(w in _STRONG_WORDS or set(w.split("-")) <= _STRONG_WORDS for w in words):
+        return _STRONG  # "AFP-JIJI": every part of a hyphenated word counts
+    return _WEAK
 
 
 def _name_shaped(name: str) -> bool:
@@ -394,7 +395,7 @@ def _name_shaped(name: str) -> bool:
 
 def _byline(block: str) -> tuple[tuple[str, ...], str | None] | None:
     """``(authors, credit named in the byline)`` when the block is a byline."""
-    if len(block) > 200 or "\n" in block:
+    if len(block) > 200 or block[:2].lower() != "by" or "\n" in block:
         return None
     m = _BYLINE.fullmatch(block)
     if m is None or _BYLINE_FORBIDDEN.search(m.group(1)):
@@ -402,7 +403,8 @@ def _byline(block: str) -> tuple[tuple[str, ...], str | None] | None:
     authors: list[str] = []
     credits: list[str] = []
     names = " ".join(m.group(1).split())
-    several = any(c in names for c in ",/&(") or " and " in names.lower()
+    several = "," in names or "/" in names or "&" in names or "(" in names
+    several = several or " and " in names.lower()
     for part in _BYLINE_SPLIT.split(names) if several else (names,):
         if not part:
             continue
@@ -426,24 +428,26 @@ def _is_prose(block: str) -> bool:
 
 def _section(block: str, *, prose_follows: bool, name: str) -> SectionPath | None:
     """The section path when ``block`` has the shape of a section line."""
-    if "\n" in block or len(block) > 200 or _SECTION_FORBIDDEN.search(block):
+    if len(block) > 200 or "\n" in block or _SECTION_FORBIDDEN.search(block):
         return None
-    if block.endswith(",") or (
-        block.endswith(".") and not _ABBREVIATION.fullmatch(block.split()[-1].split("/")[-1])
+    if block[-1] == "," or (
+        block[-1] == "." and not _ABBREVIATION.fullmatch(block.split()[-1].split("/")[-1])
     ):
         return None
+    if "/" not in block:
+        words = block.split()
+        if prose_follows or len(block) > 60 or len(words) > 6:
+            return None
+        for word in words:
+            if word[0].islower() and word.lower() not in _CONNECTORS:
+                return None
+        return (" ".join(words),)
     # Inner runs of white space become one space: the path is an identity.
     segments = [" ".join(s.split()) for s in block.split("/")]
-    filled = [s for s in segments if s]
-    if any(len(s) > 60 or len(s.split()) > 6 for s in filled):
-        return None
-    if len(segments) == 1:
-        words = block.split()
-        if not all(_capitalised(w) or w.lower() in _CONNECTORS for w in words):
+    for segment in segments:
+        if len(segment) > 60 or segment.count(" ") > 5:
             return None
-        if prose_follows:
-            return None
-    if len(filled) != len(segments):
+    if "" in segments:
         raise SeedError(f"invalid section: empty segment in {block!r}", where=name)
     return tuple(segments)
 
@@ -478,7 +482,9 @@ def parse_seed(data: bytes, *, name: str, options: ParseOptions) -> Article:
         section = options.default_section
     if at >= len(blocks):
         raise SeedError("no title", where=name)
-    title = " ".join(line.strip(_SPACE) for line in blocks[at].split("\n"))
+    title = blocks[at]
+    if "\n" in title:
+        title = " ".join(line.strip(_SPACE) for line in title.split("\n"))
     at += 1
 
     authors, credit, at = _attribution(blocks, at)
@@ -574,6 +580,36 @@ def scan_seeds(folder: Path, pattern: str) -> list[SeedFile]:
     followed: a target inside the folder is scanned under its own path anyway,
     one outside is out of bounds, and not following them rules out loops.
     """
+    with _collector_paused():
+        return _scan(folder, pattern)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a scan builds its objects.
+
+    A scan of 100,000 files allocates some 400,000 small objects that all stay
+    alive; the collections they trigger find nothing to free and cost a
+    quarter of the scan.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _name_matcher(pattern: str) -> Callable[[str], object]:
+    """``fnmatchcase`` for one pattern, with a fast path for the usual ``*.txt``."""
+    suffix = pattern[1:]
+    if pattern.startswith("*") and not any(c in suffix for c in "*?[\\"):
+        return lambda name: name.endswith(suffix)
+    return re.compile(fnmatch.translate(pattern)).match
+
+
+def _scan(folder: Path, pattern: str) -> list[SeedFile]:
     root = folder.absolute()
     try:
         is_dir = stat.S_ISDIR(root.stat().st_mode)
@@ -585,7 +621,7 @@ def scan_seeds(folder: Path, pattern: str) -> list[SeedFile]:
     if not is_dir:
         raise InputError("seeds folder is not a folder", where=folder)
     inside = real_root.rstrip(os.sep) + os.sep
-    match = re.compile(fnmatch.translate(pattern)).match
+    match = _name_matcher(pattern)
     dot_files = pattern.startswith(".")
 
     found: list[tuple[str, str, Path, int, int]] = []

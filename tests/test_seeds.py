@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -373,6 +374,15 @@ def test_scan_pattern_is_matched_against_the_name_only(tmp_path: Path) -> None:
     assert [f.relpath for f in scan_seeds(tmp_path, "2024*")] == []
     assert [f.relpath for f in scan_seeds(tmp_path, "*.txt")] == ["2024/a.txt", "x2024.txt"]
     assert [f.relpath for f in scan_seeds(tmp_path, "[ab].*")] == ["2024/a.txt", "2024/b.TXT"]
+
+
+@pytest.mark.parametrize("pattern", ["*.txt", "*", "*.t?t", "*[0-9].txt", "a*", "*.TXT", "b.txt"])
+def test_scan_pattern_agrees_with_fnmatchcase(tmp_path: Path, pattern: str) -> None:
+    names = ["a.txt", "b.txt", "a1.txt", "a.TXT", "a.tat", "notes.txt.bak", "txt", "x.txt2"]
+    for name in names:
+        _write(tmp_path / name)
+    expected = sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+    assert [f.relpath for f in scan_seeds(tmp_path, pattern)] == expected
 
 
 def test_scan_symlinks(tmp_path: Path) -> None:
