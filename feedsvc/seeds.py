@@ -564,10 +564,16 @@ def _title_first(second: str, third: str | None) -> bool:
 class SeedFile:
     """One seed file found by :func:`scan_seeds`."""
 
-    path: Path  # absolute
+    root: Path  # the seeds folder, absolute
     relpath: str  # posix path relative to the seeds folder: the file's identity
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        """The file's absolute path, built only when the file is read: making a
+        Path per file costs as much as listing and stat-ing the folder."""
+        return self.root / self.relpath
 
 
 def scan_seeds(folder: Path, pattern: str) -> list[SeedFile]:
@@ -624,7 +630,7 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
     match = _name_matcher(pattern)
     dot_files = pattern.startswith(".")
 
-    found: list[tuple[str, str, Path, int, int]] = []
+    found: list[tuple[str, str, int, int]] = []
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -658,8 +664,6 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 except OSError:
                     continue  # vanished, dangling or looping link: not a seed file
                 if stat.S_ISREG(st.st_mode):
-                    found.append((name, prefix + name, directory, st.st_size, st.st_mtime_ns))
-    found.sort()  # (name, relpath) is unique: the folder Paths are never compared
-    # Path objects are built last and from their folder's Path: parsing a whole
-    # path string per file costs more than the stat call.
-    return [SeedFile(folder_ / name, rel, size, mtime) for name, rel, folder_, size, mtime in found]
+                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns))
+    found.sort()  # (name, relpath) is unique
+    return [SeedFile(root, rel, size, mtime) for _, rel, size, mtime in found]
