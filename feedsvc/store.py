@@ -318,6 +318,7 @@ class Store:
         self._authority = site.tag_authority
         self.readonly = readonly
         self._depth = 0  # open savepoints
+        self._in_file = False  # inside file_savepoint(): inner blocks need no savepoint
         self._nodes: dict[SectionPath, _Node] = {}
         self._paths: dict[int, SectionPath] = {}
 
@@ -431,6 +432,11 @@ class Store:
 
     @contextmanager
     def _savepoint(self) -> Iterator[None]:
+        if self._in_file:
+            # The caller's file savepoint already makes this block all-or-nothing;
+            # a nested one would journal every page it touches a second time.
+            yield
+            return
         # Named by depth: few distinct statements, so sqlite3 keeps them prepared.
         name = f"sp{self._depth}"
         self._conn.execute(f"SAVEPOINT {name}")
@@ -454,7 +460,11 @@ class Store:
         batch, a failure undoes only this block."""
         try:
             with self._savepoint():
-                yield
+                self._in_file = True
+                try:
+                    yield
+                finally:
+                    self._in_file = False
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}", where=self.path) from exc
 
