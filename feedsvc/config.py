@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from .errors import ConfigError
 from .models import SectionPath
@@ -71,6 +72,54 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchConfig:
+    """How remote feeds are fetched (the ``[fetch]`` table): defaults for every source."""
+
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 30.0  # seconds without a byte arriving
+    total_timeout: float = 60.0  # seconds for a whole fetch, redirects included
+    max_bytes: int = 15 * 1024 * 1024  # a longer body is cut off and the fetch fails
+    concurrency: int = 8  # fetches in flight at once
+    per_host: int = 2  # of which at most this many to one host
+    interval: int = 3600  # seconds between two fetches of a source (its default)
+    min_interval: int = 300  # bounds of every interval, also after cache hints
+    max_interval: int = 86_400
+    backoff_cap: int = 86_400  # longest wait after repeated failures
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One remote feed (a ``[[sources]]`` table)."""
+
+    name: str
+    url: str  # http(s):// or file:// (a local path in the file becomes a file:// URL)
+    #: The section of its entries; None: each entry's own category (``section = "*"``).
+    section: SectionPath | None
+    #: Category (lower case) -> section, for ``section = "*"``.
+    category_map: tuple[tuple[str, SectionPath], ...] = ()
+    #: Section of entries without a (mapped) category when ``section = "*"``.
+    default_section: SectionPath = ()
+    interval: int | None = None  # None: fetch.interval
+    include: tuple[str, ...] = ()  # regexes; an entry is kept if one matches title or a category
+    exclude: tuple[str, ...] = ()  # regexes; an entry is dropped if one matches
+
+    def section_for(self, categories: tuple[str, ...]) -> SectionPath:
+        """The section an entry with these categories goes to."""
+        if self.section is not None:
+            return self.section
+        mapped = dict(self.category_map)
+        for category in categories:
+            found = mapped.get(category.strip().lower())
+            if found is not None:
+                return found
+        for category in categories:
+            name = " ".join(category.split())
+            if name:
+                return (name,)
+        return self.default_section
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig = SiteConfig()
     seeds: SeedsConfig = SeedsConfig()
@@ -79,6 +128,8 @@ class Config:
     dedup: DedupConfig = DedupConfig()
     daemon: DaemonConfig = DaemonConfig()
     source: Path | None = None  # the file this came from, for messages
+    fetch: FetchConfig = FetchConfig()
+    sources: tuple[SourceConfig, ...] = ()  # remote feeds
 
     def with_overrides(
         self,
@@ -128,8 +179,10 @@ def load_config(path: Path | None) -> Config:
 def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
     """Validate a decoded TOML document (pure apart from path resolution)."""
     v = _Validator(source)
-    v.only_keys(raw, "", {"site", "seeds", "store", "publish", "dedup", "daemon"})
+    v.only_keys(raw, "", {"site", "seeds", "store", "publish", "dedup", "daemon", "fetch",
+                          "sources"})
     base = source.parent.absolute()
+    fetch = _fetch(v, v.table(raw, "fetch"))
     return Config(
         site=_site(v, v.table(raw, "site")),
         seeds=_seeds(v, v.table(raw, "seeds"), base),
@@ -138,6 +191,8 @@ def parse_config(raw: dict[str, Any], *, source: Path) -> Config:
         dedup=_dedup(v, v.table(raw, "dedup")),
         daemon=_daemon(v, v.table(raw, "daemon")),
         source=source,
+        fetch=fetch,
+        sources=_sources(v, raw.get("sources", []), fetch, base),
     )
 
 
@@ -303,4 +358,142 @@ def _daemon(v: _Validator, t: dict[str, Any]) -> DaemonConfig:
         lock_wait=seconds("lock_wait", d.lock_wait, 0, 86_400),
         watch=v.get(t, "watch", bool, d.watch),
         stop_timeout=seconds("stop_timeout", d.stop_timeout, 1, 3_600),
+    )
+
+
+def _fetch(v: _Validator, t: dict[str, Any]) -> FetchConfig:
+    d = FetchConfig()
+    v.only_keys(t, "fetch.", {"connect_timeout", "read_timeout", "total_timeout", "max_bytes",
+                              "concurrency", "per_host", "interval", "min_interval",
+                              "max_interval", "backoff_cap"})
+
+    def seconds(key: str, default: float) -> float:
+        value = float(v.get(t, key, (int, float), default))
+        if not 0.01 <= value <= 3_600:
+            raise v.fail(f"fetch.{key}", f"must be between 0.01 and 3600 seconds, got {value:g}")
+        return value
+
+    month = 30 * 86_400
+    cfg = FetchConfig(
+        connect_timeout=seconds("connect_timeout", d.connect_timeout),
+        read_timeout=seconds("read_timeout", d.read_timeout),
+        total_timeout=seconds("total_timeout", d.total_timeout),
+        max_bytes=v.integer(t, "max_bytes", d.max_bytes, 1024, 1024**3),
+        concurrency=v.integer(t, "concurrency", d.concurrency, 1, 64),
+        per_host=v.integer(t, "per_host", d.per_host, 1, 64),
+        interval=v.integer(t, "interval", d.interval, 1, month),
+        min_interval=v.integer(t, "min_interval", d.min_interval, 1, month),
+        max_interval=v.integer(t, "max_interval", d.max_interval, 1, month),
+        backoff_cap=v.integer(t, "backoff_cap", d.backoff_cap, 1, month),
+    )
+    if cfg.min_interval > cfg.max_interval:
+        raise v.fail("fetch.min_interval", f"must not exceed fetch.max_interval "
+                     f"({cfg.min_interval} > {cfg.max_interval})")
+    if not cfg.min_interval <= cfg.interval <= cfg.max_interval:
+        raise v.fail("fetch.interval", f"must lie between fetch.min_interval and "
+                     f"fetch.max_interval ({cfg.min_interval} to {cfg.max_interval}), "
+                     f"got {cfg.interval}")
+    return cfg
+
+
+_SOURCE_KEYS = {"url", "name", "section", "category_map", "default_section", "interval",
+                "include", "exclude"}
+
+
+def _sources(v: _Validator, raw: Any, fetch: FetchConfig, base: Path
+             ) -> tuple[SourceConfig, ...]:
+    v.prefix = ""
+    if not isinstance(raw, list):
+        raise v.fail("sources", "must be an array of tables ([[sources]])")
+    out: list[SourceConfig] = []
+    names: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    for i, t in enumerate(raw):
+        key = f"sources[{i}]"
+        if not isinstance(t, dict):
+            raise v.fail(key, "must be a table")
+        v.prefix = f"{key}."
+        source = _source(v, t, key, fetch, base)
+        for seen, value, what in ((names, source.name, "name"), (urls, source.url, "url")):
+            if value in seen:
+                raise v.fail(f"{key}.{what}", f"{value!r} is already used by "
+                             f"sources[{seen[value]}]")
+            seen[value] = i
+        out.append(source)
+    return tuple(out)
+
+
+def _section_path(v: _Validator, key: str, text: str) -> SectionPath:
+    section = tuple(s.strip() for s in text.split("/")) if text.strip() else ()
+    if any(not s for s in section):
+        raise v.fail(key, "has an empty segment")
+    return section
+
+
+def _patterns(v: _Validator, t: dict[str, Any], key: str, full: str) -> tuple[str, ...]:
+    value = v.get(t, key, (str, list), [])
+    patterns = [value] if isinstance(value, str) else value
+    for i, p in enumerate(patterns):
+        where = full if isinstance(value, str) else f"{full}[{i}]"
+        if not isinstance(p, str) or not p:
+            raise v.fail(where, "must be a non-empty string")
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise v.fail(where, f"is not a valid regular expression: {exc}") from None
+    return tuple(patterns)
+
+
+def _source(v: _Validator, t: dict[str, Any], key: str, fetch: FetchConfig, base: Path
+            ) -> SourceConfig:
+    v.only_keys(t, f"{key}.", _SOURCE_KEYS)
+    if "url" not in t:
+        raise v.fail(f"{key}.url", "is required")
+    if "section" not in t:
+        raise v.fail(f"{key}.section", 'is required (a section path, or "*" for each '
+                     "entry's own category)")
+    raw_url = v.text(t, "url", "")
+    parts = urlsplit(raw_url)
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise v.fail(f"{key}.url", f"has no host: {raw_url!r}")
+        url = raw_url
+    elif parts.scheme == "file":
+        url = Path(url2pathname(parts.path)).absolute().as_uri()
+    elif parts.scheme and len(parts.scheme) > 1:
+        raise v.fail(f"{key}.url", f"must be an http(s) or file URL or a path, got {raw_url!r}")
+    else:
+        url = (base / Path(raw_url).expanduser()).absolute().as_uri()
+    section_text = v.text(t, "section", "", empty=True)
+    section = None if section_text.strip() == "*" else \
+        _section_path(v, f"{key}.section", section_text)
+    mapping = v.get(t, "category_map", dict, {})
+    if mapping and section is not None:
+        raise v.fail(f"{key}.category_map", 'only applies with section = "*"')
+    category_map = []
+    for category, target in mapping.items():
+        where = f"{key}.category_map.{category}"
+        if not isinstance(target, str):
+            raise v.fail(where, "must be a section path (a string)")
+        category_map.append((category.strip().lower(), _section_path(v, where, target)))
+    default_section = _section_path(v, f"{key}.default_section",
+                                    v.text(t, "default_section", "", empty=True))
+    if "default_section" in t and section is not None:
+        raise v.fail(f"{key}.default_section", 'only applies with section = "*"')
+    interval = None
+    if "interval" in t:
+        interval = v.integer(t, "interval", fetch.interval, fetch.min_interval,
+                             fetch.max_interval)
+    host = parts.hostname or ""
+    name = v.text(t, "name", (host + parts.path.rstrip("/")) if host else Path(
+        urlsplit(url).path).name)
+    return SourceConfig(
+        name=name,
+        url=url,
+        section=section,
+        category_map=tuple(category_map),
+        default_section=default_section,
+        interval=interval,
+        include=_patterns(v, t, "include", f"{key}.include"),
+        exclude=_patterns(v, t, "exclude", f"{key}.exclude"),
     )

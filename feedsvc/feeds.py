@@ -30,8 +30,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import lxml.html  # type: ignore[import-untyped]
@@ -40,7 +40,7 @@ from lxml import etree
 
 from . import __version__
 from .config import SiteConfig
-from .models import Entry, Feed, FeedItem, Section, SectionPath, section_label
+from .models import Entry, Feed, FeedItem, Origin, Section, SectionPath, section_label
 
 GENERATOR = "feedsvc"
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
@@ -237,7 +237,25 @@ def feed_item(
         summary=summary_text(entry, summary_chars),
         category_term=category.slug_path if category else "",
         category_label=section_label(category.path) if category else "",
+        origin=entry.origin,
     )
+
+
+def distinct_updated(items: Sequence[FeedItem]) -> tuple[FeedItem, ...]:
+    """Items (newest first) whose ``updated`` values are all different: the
+    W3C validator warns about two equal ones.  Remote sources often give
+    whole seconds, so ties happen; going from the oldest up, a value not above
+    the one below it becomes that one plus a microsecond.  Order is kept and
+    no date moves by more than a few microseconds."""
+    out = list(items)
+    below: datetime | None = None
+    for i in range(len(out) - 1, -1, -1):
+        moment = out[i].updated
+        if below is not None and moment <= below:
+            moment = below + timedelta(microseconds=1)
+            out[i] = replace(out[i], updated=moment)
+        below = moment
+    return tuple(out)
 
 
 def build_feed(
@@ -256,11 +274,11 @@ def build_feed(
     """
     if not entries:
         raise ValueError(f"section {section.slug_path!r} has no entries to publish")
-    items = tuple(
+    items = distinct_updated([
         feed_item(e, site, category=sections.get(e.section) if e.section else None,
                   summary_chars=summary_chars)
         for e in entries
-    )
+    ])
     label = section_label(section.path)
     urls = feed_urls(site, section.slug_path)
     return Feed(
@@ -305,7 +323,8 @@ def atom_bytes(feed: Feed) -> bytes:
         fe.id(item.id)
         fe.title(item.title)
         fe.updated(item.updated)
-        fe.published(item.published)
+        if item.origin is None or item.origin.dated:  # an undated remote entry stays undated
+            fe.published(item.published)
         # No entry author when there is no byline: the feed's author covers it.
         for name in item.authors:
             fe.author({"name": name})
@@ -316,7 +335,26 @@ def atom_bytes(feed: Feed) -> bytes:
             fe.category(term=item.category_term, label=item.category_label, scheme=scheme)
     root = etree.fromstring(fg.atom_str(pretty=False), _PARSER)
     _fix_atom(root, feed)
+    for element, item in zip(root.iterfind(_A + "entry"), feed.items, strict=True):
+        if item.origin is not None:
+            element.append(atom_source(item.origin))
     return _serialise(root)
+
+
+def atom_source(origin: Origin) -> etree._Element:
+    """``atom:source`` (RFC 4287 4.2.11) of a remote entry: the id, title and
+    updated the validator asks for, the feed's own URL and its human page."""
+    source = etree.Element(_A + "source")
+    etree.SubElement(source, _A + "id").text = origin.feed_id
+    kind, text = text_construct(origin.feed_title)
+    etree.SubElement(source, _A + "title", type=kind).text = text
+    etree.SubElement(source, _A + "updated").text = \
+        output_time(origin.feed_updated).isoformat()
+    etree.SubElement(source, _A + "link", rel="self", href=origin.feed_url)
+    if origin.feed_link:
+        etree.SubElement(source, _A + "link", rel="alternate", type=HTML_TYPE,
+                         href=origin.feed_link)
+    return source
 
 
 def _fix_atom(root: etree._Element, feed: Feed) -> None:
@@ -347,7 +385,10 @@ def rss_bytes(feed: Feed) -> bytes:
         fe.id(item.id)  # guid isPermaLink="false": a tag: URI is not a URL to visit
         fe.title(rss_text(item.title))
         fe.link(href=item.link, rel="alternate")
-        fe.published(item.published)
+        if item.origin is None or item.origin.dated:
+            fe.published(item.published)
+        if item.origin is not None:
+            fe.source(url=item.origin.feed_url, title=rss_text(item.origin.feed_title))
         # RSS readers take <description> as HTML: escape the plain summary once more.
         fe.summary(html.escape(item.summary, quote=False))
         fe.content(item.content_html)  # content:encoded
@@ -369,9 +410,11 @@ def _serialise(root: etree._Element) -> bytes:
 __all__ = [
     "FeedUrls",
     "atom_bytes",
+    "atom_source",
     "build_feed",
     "byline",
     "content_html",
+    "distinct_updated",
     "entry_link",
     "feed_item",
     "feed_urls",

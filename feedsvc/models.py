@@ -33,6 +33,24 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a remote entry came from: the source feed as ``atom:source`` describes
+    it, and what that feed called the entry."""
+
+    source: str  # the source's name in the configuration
+    feed_url: str  # where the feed is fetched from now
+    feed_id: str  # the feed's own id; its URL for feeds without one (RSS)
+    feed_title: str
+    feed_link: str | None  # the feed's human page
+    feed_updated: datetime  # the feed's updated when the entry was taken (else that time)
+    original_id: str | None  # the entry's guid/id in the source feed
+    #: False when the source gave no publication date: ``published`` then
+    #: holds its updated date or the time the entry was first seen (for
+    #: ordering), and no publication date is published.
+    dated: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """An article as the store holds it: identity and dates minted once.
 
@@ -57,6 +75,7 @@ class Entry:
     page: str
     link: str | None = None
     content_html: str | None = None
+    origin: Origin | None = None  # remote entries only
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,7 @@ class FeedItem:
     summary: str
     category_term: str
     category_label: str
+    origin: Origin | None = None  # remote entries: atom:source / RSS <source>
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .clock import Clock, system_clock
-from .config import Config
+from .config import Config, SourceConfig
 from .errors import ConfigError, FeedsvcError, InputError, LockError
 from .heartbeat import (
     RUNNING,
@@ -75,6 +75,7 @@ from .heartbeat import (
 from .lock import writer_lock
 from .pipeline import ingest_seeds, open_store
 from .publish import publish
+from .sources import SourcesReport, apply_fetched, fetch_sources, ingest_sources
 from .store import Store
 from .watch import SeedWatcher
 
@@ -118,6 +119,10 @@ class SourceJob:
     #: Local sources cost little to look at, so ``run --once`` always runs
     #: them; remote ones only when due (their interval, backoff, Retry-After).
     local: bool = False
+    #: Network work done before the locks are taken, so that a slow server
+    #: never holds up the other jobs: it returns the ``run`` that stores
+    #: what it fetched (then used instead of ``run``).
+    prepare: Callable[[Config], Callable[[Store, Config, Checkpoint], JobResult]] | None = None
 
 
 SourceFactory = Callable[[Config], list[SourceJob]]
@@ -138,8 +143,66 @@ def seeds_source(config: Config) -> list[SourceJob]:
     return [SourceJob(SEEDS, config.daemon.scan_interval, _ingest_seeds, local=True)]
 
 
-#: Every kind of source; remote feeds add their factory here.
-SOURCE_FACTORIES: tuple[SourceFactory, ...] = (seeds_source,)
+def feed_result(report: SourcesReport) -> JobResult:
+    """A remote source's run as a job result; its next due time defers the job."""
+    counts = report.counts
+    line = report.sources[0] if report.sources else None
+    outcome = line.outcome if line else "nothing to do"
+    if line is not None and line.message and line.outcome in ("failed", "gone", "disabled"):
+        outcome = f"{outcome}: {line.message}"
+    summary = f"{outcome}; {ingest_summary(counts)}"
+    fields = {"outcome": line.outcome if line else None, "status": line.status if line else None,
+              "counts": counts}
+    return JobResult(report.changed, summary, fields, line.next_due if line else None)
+
+
+# A remote source's two callables are values compared by the source's
+# configuration, so a reload that leaves a source alone leaves its schedule alone.
+
+
+@dataclass(frozen=True, slots=True)
+class _FetchAndStore:
+    """All in one, under the locks (the fallback when there is no prepare step)."""
+
+    source: SourceConfig
+
+    def __call__(self, store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
+        return feed_result(ingest_sources(store, config, names=[self.source.name],
+                                          progress=checkpoint))
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """Fetch (no lock held); what it returns stores the result (locks held)."""
+
+    source: SourceConfig
+
+    def __call__(self, config: Config) -> Callable[[Store, Config, Checkpoint], JobResult]:
+        fetched, skipped = fetch_sources(config, [self.source.name])
+
+        def store_it(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
+            return feed_result(apply_fetched(store, config, fetched, skipped,
+                                             progress=checkpoint))
+
+        return store_it
+
+
+def feed_job_id(name: str) -> str:
+    return f"feed:{name}"
+
+
+def remote_sources(config: Config) -> list[SourceJob]:
+    """One job per ``[[sources]]`` entry, at its own interval."""
+    jobs = []
+    for source in config.sources:
+        jobs.append(SourceJob(feed_job_id(source.name),
+                              float(source.interval or config.fetch.interval),
+                              _FetchAndStore(source), prepare=_Fetch(source)))
+    return jobs
+
+
+#: Every kind of source.
+SOURCE_FACTORIES: tuple[SourceFactory, ...] = (seeds_source, remote_sources)
 
 
 def _publish(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
@@ -488,7 +551,16 @@ class Daemon:
             source = self._sources.get(source_id)
             if source is None or self._stop.is_set():
                 return None
-            result = self._job(source_id, source.run)
+            work = source.run
+            if source.prepare is not None:
+                try:
+                    work = source.prepare(self.config)
+                except FeedsvcError as exc:
+                    self._failed(source_id, exc, str(exc))
+                    return None
+                if self._stop.is_set():
+                    return None
+            result = self._job(source_id, work)
             if result is not None and result.next_due is not None:
                 self._defer(source_id, result.next_due)
             if (result is not None and result.changed) or self._reconcile:
@@ -759,6 +831,8 @@ __all__ = [
     "SourceJob",
     "Stopping",
     "due_once",
+    "feed_job_id",
+    "feed_result",
     "gate_changed",
     "gate_finished",
     "gate_skipped",
@@ -766,6 +840,7 @@ __all__ = [
     "ingest_summary",
     "jitter_for",
     "next_run",
+    "remote_sources",
     "seeds_source",
     "use_log_format",
 ]

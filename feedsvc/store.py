@@ -123,7 +123,7 @@ class SourceState:
     next_due: datetime | None = None
     disabled: str | None = None  # why it is not fetched any more (410 Gone)
     interval: float | None = None  # seconds, raised by cache hints
-    identity: str | None = None  # how its entries are identified when not by guid
+    note: str | None = None  # what the last fetch noticed: malformed XML, guids missing …
     title: str | None = None
     site_link: str | None = None
     feed_id: str | None = None
@@ -222,7 +222,7 @@ def _m2_remote_sources(db: Database) -> None:
     db.table("sources").create(
         {"name": str, "url": str, "current_url": str, "etag": str, "last_modified": str,
          "body_hash": bytes, "last_fetch": str, "last_status": int, "last_error": str,
-         "errors": int, "next_due": str, "disabled": str, "interval": float, "identity": str,
+         "errors": int, "next_due": str, "disabled": str, "interval": float, "note": str,
          "title": str, "site_link": str, "feed_id": str, "feed_updated": str},
         pk="name", not_null=["url", "errors"], defaults={"errors": 0}, strict=True)
     db.table("source_entries").create(
@@ -284,25 +284,29 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
 # Remote entries bring their origin (NULL for seeds: the joins then cost nothing).
 _SELECT_ENTRIES = """SELECT e.seq, e.id, v.id, e.section_id, v.title, v.authors, v.credit,
     v.paragraphs, e.published, e.updated, e.page, v.link, v.content_html,
-    o.source, o.original_id, o.published IS NOT NULL OR o.updated IS NOT NULL, o.feed_updated,
+    o.source, o.original_id, o.published IS NOT NULL, o.feed_updated,
     s.title, s.feed_id, coalesce(s.current_url, s.url), s.site_link FROM entries e
     JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)
     LEFT JOIN source_entries o ON o.id = e.origin LEFT JOIN sources s ON s.name = o.source"""
 
 
 _SELECT_SOURCES = """SELECT name, url, current_url, etag, last_modified, body_hash, last_fetch,
-    last_status, last_error, errors, next_due, disabled, interval, identity, title, site_link,
+    last_status, last_error, errors, next_due, disabled, interval, note, title, site_link,
     feed_id, feed_updated FROM sources ORDER BY name"""
 
+_SELECT_SOURCE = """SELECT name, url, current_url, etag, last_modified, body_hash, last_fetch,
+    last_status, last_error, errors, next_due, disabled, interval, note, title, site_link,
+    feed_id, feed_updated FROM sources WHERE name = ?"""
+
 _SAVE_SOURCE = """INSERT INTO sources (name, url, current_url, etag, last_modified, body_hash,
-    last_fetch, last_status, last_error, errors, next_due, disabled, interval, identity, title,
+    last_fetch, last_status, last_error, errors, next_due, disabled, interval, note, title,
     site_link, feed_id, feed_updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (name) DO UPDATE SET url = excluded.url, current_url = excluded.current_url,
     etag = excluded.etag, last_modified = excluded.last_modified,
     body_hash = excluded.body_hash, last_fetch = excluded.last_fetch,
     last_status = excluded.last_status, last_error = excluded.last_error,
     errors = excluded.errors, next_due = excluded.next_due, disabled = excluded.disabled,
-    interval = excluded.interval, identity = excluded.identity, title = excluded.title,
+    interval = excluded.interval, note = excluded.note, title = excluded.title,
     site_link = excluded.site_link, feed_id = excluded.feed_id,
     feed_updated = excluded.feed_updated"""
 
@@ -697,14 +701,14 @@ class Store:
     @staticmethod
     def _state(row: tuple[Any, ...], entries: int) -> SourceState:
         (name, url, current_url, etag, last_modified, body_hash, last_fetch, last_status,
-         last_error, errors, next_due, disabled, interval, identity, title, site_link, feed_id,
+         last_error, errors, next_due, disabled, interval, note, title, site_link, feed_id,
          feed_updated) = row
         return SourceState(
             name=name, url=url, current_url=current_url, etag=etag, last_modified=last_modified,
             body_hash=body_hash, last_fetch=_dt(last_fetch) if last_fetch else None,
             last_status=last_status, last_error=last_error, errors=errors,
             next_due=_dt(next_due) if next_due else None, disabled=disabled, interval=interval,
-            identity=identity, title=title, site_link=site_link, feed_id=feed_id,
+            note=note, title=title, site_link=site_link, feed_id=feed_id,
             feed_updated=_dt(feed_updated) if feed_updated else None, entries=entries)
 
     @_translated
@@ -716,6 +720,15 @@ class Store:
         return {row[0]: self._state(row, counts.get(row[0], 0)) for row in rows}
 
     @_translated
+    def source_state(self, name: str) -> SourceState | None:
+        row = self._conn.execute(_SELECT_SOURCE, (name,)).fetchone()
+        if row is None:
+            return None
+        count = self._conn.execute("SELECT count(*) FROM source_entries WHERE source = ?",
+                                   (name,)).fetchone()[0]
+        return self._state(row, count)
+
+    @_translated
     def save_source_state(self, state: SourceState) -> None:
         """Insert or replace the state of ``state.name`` (``entries`` is ignored)."""
         opt = _ts
@@ -723,7 +736,7 @@ class Store:
                   state.body_hash, opt(state.last_fetch) if state.last_fetch else None,
                   state.last_status, state.last_error, state.errors,
                   opt(state.next_due) if state.next_due else None, state.disabled,
-                  state.interval, state.identity, state.title, state.site_link, state.feed_id,
+                  state.interval, state.note, state.title, state.site_link, state.feed_id,
                   opt(state.feed_updated) if state.feed_updated else None)
         self._conn.execute(_SAVE_SOURCE, values)
 
@@ -736,16 +749,34 @@ class Store:
         return cur.rowcount > 0
 
     @_translated
-    def known_items(self, source: str) -> dict[str, KnownItem]:
-        """key -> what ``source`` delivered under that key before."""
-        rows = self._conn.execute(
-            "SELECT o.key, e.id, e.section_id, o.item_hash, o.updated,"
-            " coalesce(f.source = o.source, 0) FROM source_entries o"
-            " JOIN entries e ON e.seq = o.entry_seq"
-            " LEFT JOIN source_entries f ON f.id = e.origin WHERE o.source = ?", (source,))
-        return {key: KnownItem(entry_id, self._path_of(section_id), item_hash,
-                               _dt(updated) if updated else None, bool(origin))
-                for key, entry_id, section_id, item_hash, updated, origin in rows}
+    def known_items(self, source: str | None) -> dict[str, dict[str, KnownItem]]:
+        """source -> key -> what the source delivered under that key before;
+        for one source, or (None) for all in one query."""
+        # Two statements, not "source = ? OR ? IS NULL": that one reads every row.
+        sql = ("SELECT o.source, o.key, e.id, e.section_id, o.item_hash, o.updated,"
+               " coalesce(f.source = o.source, 0) FROM source_entries o"
+               " JOIN entries e ON e.seq = o.entry_seq"
+               " LEFT JOIN source_entries f ON f.id = e.origin")
+        rows = self._conn.execute(sql) if source is None else \
+            self._conn.execute(sql + " WHERE o.source = ?", (source,))
+        out: dict[str, dict[str, KnownItem]] = {}
+        for name, key, entry_id, section_id, item_hash, updated, origin in rows:
+            out.setdefault(name, {})[key] = KnownItem(
+                entry_id, self._path_of(section_id), item_hash,
+                _dt(updated) if updated else None, bool(origin))
+        return out
+
+    @_translated
+    def known_hashes(self, source: str | None) -> dict[str, dict[str, bytes]]:
+        """source -> key -> item hash: :meth:`known_items` without the joins,
+        to tell what changed before anything is read from the store."""
+        sql = "SELECT source, key, item_hash FROM source_entries"
+        rows = self._conn.execute(sql) if source is None else \
+            self._conn.execute(sql + " WHERE source = ?", (source,))
+        out: dict[str, dict[str, bytes]] = {}
+        for name, key, item_hash in rows:
+            out.setdefault(name, {})[key] = item_hash
+        return out
 
     @_translated
     def entry_for_link(self, norm_link: str) -> tuple[str, SectionPath, str | None] | None:
@@ -758,6 +789,18 @@ class Store:
         return None if row is None else (row[0], self._path_of(row[1]), row[2])
 
     @_translated
+    def norm_links(self) -> set[str]:
+        """Every normalised link a source delivered an entry under."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT norm_link FROM source_entries WHERE norm_link IS NOT NULL")
+        return {row[0] for row in rows}
+
+    @_translated
+    def content_hashes(self) -> set[bytes]:
+        """The content hash of every version (a membership test before a query)."""
+        return {row[0] for row in self._conn.execute("SELECT DISTINCT content_hash FROM versions")}
+
+    @_translated
     def entry_origin(self, entry_id: str) -> tuple[SectionPath, str | None] | None:
         """(section, origin source) of an entry; the source is None for seed entries."""
         row = self._conn.execute(
@@ -767,6 +810,7 @@ class Store:
         return None if row is None else (self._path_of(row[0]), row[1])
 
     def _upsert_item(self, item: SourceItem, seq: int, now: datetime) -> int:
+        """Insert or update the source's row for ``item.key``; its id."""
         stamp = _ts(now)
         opt = [_ts(d) if d else None for d in (item.published, item.updated)]
         row = self._conn.execute(
@@ -778,8 +822,9 @@ class Store:
             " item_hash = excluded.item_hash, published = excluded.published,"
             " updated = excluded.updated, feed_updated = excluded.feed_updated,"
             " last_seen = excluded.last_seen RETURNING id",
-            (item.source, item.key, seq, item.original_id, item.original_link, item.norm_link,
-             item.item_hash, *opt, _ts(item.feed_updated), stamp, stamp)).fetchone()
+            (item.source, item.key, seq, item.original_id, item.original_link,
+             item.norm_link, item.item_hash, *opt, _ts(item.feed_updated), stamp,
+             stamp)).fetchone()
         return int(row[0])
 
     def _seq(self, entry_id: str) -> tuple[int, int, str, str, str]:
@@ -803,8 +848,8 @@ class Store:
                          signature: npt.NDArray[np.uint64]) -> Entry:
         """A new entry from a remote source.  ``published``/``updated`` are the
         source's dates; a missing one is the other, and with neither both are
-        now (first seen), never an invented publication date in the output
-        (see :attr:`Origin.dated`)."""
+        now (first seen).  That stands in for ordering only: no publication
+        date is published that the source did not give (:attr:`Origin.dated`)."""
         with self._savepoint():
             now = self._now()
             published = item.published or item.updated or now
