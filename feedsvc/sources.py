@@ -309,6 +309,10 @@ def fetch_one(fetcher: Fetcher, plan: Plan, clock: Clock, parse: Prepare = prepa
                                              plan.known, now)
     except FetchError as exc:
         return Fetched(plan, response, now, body_hash, error=exc.message)
+    except Exception as exc:  # a bug met on one feed: recorded and retried, the run goes on
+        log.exception("%s: internal error while reading the feed", plan.source.name)
+        return Fetched(plan, response, now, body_hash,
+                       error=f"internal error while reading the feed: {type(exc).__name__}")
     return Fetched(plan, response, now, body_hash, meta, tuple(items), filtered, tuple(notes))
 
 

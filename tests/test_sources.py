@@ -266,6 +266,8 @@ def _huge(_r: Request) -> Response:
 FAULTS: dict[str, tuple[Callable[[Request], Response], str]] = {
     "404": (status(404), "HTTP 404"),
     "500": (status(500), "HTTP 500"),
+    "429 with Retry-After": (status(429, **{"Retry-After": "30"}), "HTTP 429"),
+    "503 with Retry-After": (status(503, **{"Retry-After": "30"}), "HTTP 503"),
     "redirect loop": (status(302, Location="/faulty.xml"), "redirect loop"),
     "hang": (_hang, "timed out"),
     "slow trickle": (_trickle, "total time bound"),
