@@ -135,8 +135,10 @@ def ingest_summary(counts: Mapping[str, int]) -> str:
 
 def _ingest_seeds(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
     report = ingest_seeds(store, config, progress=checkpoint)
-    return JobResult(report.changed, ingest_summary(report.counts),
-                     {"counts": dict(report.counts)})
+    # A separate `feedsvc ingest` may have changed the store since the last
+    # publish; the scan is where the daemon notices and publishes it.
+    changed = report.changed or store.has_unpublished()
+    return JobResult(changed, ingest_summary(report.counts), {"counts": dict(report.counts)})
 
 
 def seeds_source(config: Config) -> list[SourceJob]:

@@ -966,6 +966,15 @@ class Store:
             raise StoreError(f"database error: {exc}", where=self.path) from exc
 
     @_translated
+    def has_unpublished(self) -> bool:
+        """True when some version is newer than every page a publish has written:
+        another process (a separate ``feedsvc ingest``) changed the store since."""
+        row = self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE id >"
+            " (SELECT coalesce(max(version_id), 0) FROM pages))").fetchone()
+        return bool(row[0])
+
+    @_translated
     def page_versions(self) -> list[tuple[int, str, int]]:
         """(seq, page, current version id) of every entry: what a publish needs
         to find stale pages without loading any entry's text."""

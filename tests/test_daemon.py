@@ -433,6 +433,27 @@ def test_new_files_reach_the_feeds_within_two_scan_intervals(project: Path,
     assert run.stop()[0] == 0
 
 
+def test_a_separate_ingest_is_published_by_the_next_scan(project: Path, tmp_path: Path,
+                                                         runs: list[Run]) -> None:
+    interval = 2
+    (project / "config.toml").write_text(config_text(scan_interval=interval, watch=False))
+    rng = random.Random(4)
+    drop(project / "seeds", "000_first.txt", seed_text(rng, title="Seen by the daemon"))
+    run = start(runs, project)
+    run.wait_jobs("publish", 1, 30)
+    # another folder, the same store: the daemon's own scan finds nothing new
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    drop(elsewhere, "001_other.txt", seed_text(rng, title="Ingested by hand"))
+    feedsvc("ingest", "--seeds", elsewhere, cwd=project)
+    atom = project / "data" / "feeds" / "atom.xml"
+    run.wait_jobs("publish", 2, 3 * interval)
+    assert "Ingested by hand" in feed_titles(atom)
+    time.sleep(2.5 * interval)  # once published, later scans do not publish again
+    assert len(run.jobs("publish")) == 2
+    assert run.stop()[0] == 0
+
+
 def test_the_watcher_brings_a_file_in_long_before_the_scan_interval(project: Path,
                                                                    runs: list[Run]) -> None:
     (project / "config.toml").write_text(config_text(scan_interval=3600, publish_delay=0.2))
