@@ -98,9 +98,7 @@ def ingest_seeds(
     options = ParseOptions.from_config(config.seeds)
     deduper = _Deduper(store, config.dedup.threshold)
     outcomes: list[FileOutcome] = []
-    run_id = store.start_run("ingest")
-    error: str | None = None
-    try:
+    with store.run("ingest", lambda: dict(counts)):
         stream = prepared(todo, options, workers=1)
         for chunk in _chunks(stream, BATCH_SIZE):
             with store.batch():
@@ -120,11 +118,6 @@ def ingest_seeds(
                     _log_outcome(outcome)
             if progress:
                 progress(len(chunk))
-    except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        store.finish_run(run_id, dict(counts), error)
     rejected = tuple(o for o in outcomes if o.decision is Decision.REJECTED)
     return IngestReport(
         counts=dict(counts),

@@ -667,20 +667,13 @@ def apply_fetched(store: Store, config: Config, fetched: Iterable[Fetched],
     started = time.monotonic()
     applier = _Applier(store, config, rng or random.Random())
     reports: list[SourceReport] = []
-    run_id = store.start_run("feeds")
-    error: str | None = None
-    try:
+    with store.run("feeds", lambda: _run_counts(reports)):
         for group in _groups(fetched, PER_TRANSACTION):
             with store.batch():
                 done = [applier.apply(f) for f in group]
             reports += done
             if progress is not None:
                 progress(len(done))
-    except BaseException as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        store.finish_run(run_id, _run_counts(reports), error)
     return _summarise(reports, skipped, started)
 
 

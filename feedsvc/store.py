@@ -905,6 +905,20 @@ class Store:
                            (_ts(self._now()), json.dumps(dict(counts), sort_keys=True), error,
                             run_id))
 
+    @contextmanager
+    def run(self, kind: str, counts: Callable[[], Mapping[str, int]]) -> Iterator[None]:
+        """Record the block as a run of ``kind``: its counts (read when it ends)
+        and the error that ended it, if any, for ``feedsvc status``."""
+        run_id = self.start_run(kind)
+        error: str | None = None
+        try:
+            yield
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.finish_run(run_id, counts(), error)
+
     # -- reading for the publisher -------------------------------------------
 
     def _row_entry(self, row: tuple[Any, ...]) -> Entry:
