@@ -48,6 +48,9 @@ class SeedsConfig:
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
     path: Path = Path("data/feedsvc.db")
+    #: seed files per transaction: a crash loses at most this many files' work
+    #: (the next run redoes it); large batches write the hash indexes far less
+    batch_files: int = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +321,10 @@ def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
 
 
 def _store(v: _Validator, t: dict[str, Any], base: Path) -> StoreConfig:
-    v.only_keys(t, "store.", {"path"})
-    return StoreConfig(path=v.path(t, "path", StoreConfig().path, base))
+    d = StoreConfig()
+    v.only_keys(t, "store.", {"path", "batch_files"})
+    return StoreConfig(path=v.path(t, "path", d.path, base),
+                       batch_files=v.integer(t, "batch_files", d.batch_files, 1, 1_000_000))
 
 
 def _publish(v: _Validator, t: dict[str, Any], base: Path) -> PublishConfig:

@@ -24,6 +24,7 @@ arrays used below).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -230,7 +231,10 @@ def signature_to_bytes(sig: U64) -> bytes:
 
 def signatures_from_bytes(blob: bytes, count: int) -> npt.NDArray[np.uint64]:
     """``count`` signatures packed back to back -> array of shape (count, K)."""
-    return np.frombuffer(blob, dtype="<u8").astype(np.uint64).reshape(count, K)
+    arr = np.frombuffer(blob, dtype="<u8")
+    if arr.dtype != np.uint64:  # a big-endian machine; elsewhere no copy is made
+        arr = arr.astype(np.uint64)
+    return arr.reshape(count, K)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -286,6 +290,23 @@ class _Banding:
         return combined + self.band_salt
 
 
+@cache
+def _banding_for(threshold: float) -> _Banding:
+    return _Banding(*bands_for(threshold))
+
+
+def band_keys(sigs: npt.NDArray[np.uint64], threshold: float) -> list[list[int] | None]:
+    """The LSH bucket keys of many (n, K) signatures at once, for
+    :meth:`LshIndex.add_keys` and :meth:`LshIndex.query_keys`; None for an
+    empty body.  One vectorised call instead of one per body: a bulk ingest's way in."""
+    if len(sigs) == 0:
+        return []
+    keys: list[list[int] | None] = _banding_for(threshold).buckets(sigs).tolist()
+    for i in np.flatnonzero((sigs == EMPTY).all(axis=1)).tolist():
+        keys[i] = None
+    return keys
+
+
 class LshIndex:
     """Banded MinHash LSH over version ids, sub-quadratic and compact.
 
@@ -296,19 +317,22 @@ class LshIndex:
     instead of the twenty of a binary search; for 16 lookups that is cheaper
     done on Python ints than through a dozen numpy calls.  New bodies go to a
     small dict first, merged into the arrays in bulk so that adding stays
-    O(1) amortised without a per-body array copy.
+    O(1) amortised without a per-body array copy.  A pending bucket holds one
+    key (the common case, which ``dict.update`` adds at C speed); the rare
+    bucket that several pending bodies share also has a list in ``_shared``.
     """
 
-    _MERGE_AT = 32_768  # pending bucket entries before a merge
+    _MERGE_AT = 131_072  # pending bucket entries before a merge
 
     def __init__(self, threshold: float = 0.8) -> None:
-        self._banding = _Banding(*bands_for(threshold))
+        self._banding = _banding_for(threshold)
         self._buckets: U64 = np.empty(0, dtype=np.uint64)
         self._keys: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._shift = 64
         self._directory: npt.NDArray[np.uint32] = np.zeros(2, dtype=np.uint32)
         self._views = (self._buckets.data, self._keys.data, self._directory.data)
-        self._pending: dict[int, list[int]] = {}
+        self._pending: dict[int, int] = {}
+        self._shared: dict[int, list[int]] = {}  # bucket -> every pending key in it
         self._pending_count = 0
         self._last: tuple[bytes, U64 | None] = (b"", None)
 
@@ -359,44 +383,67 @@ class LshIndex:
 
     def add(self, key: int, sig: npt.ArrayLike) -> None:
         buckets = self._buckets_of(sig)
+        if buckets is not None:
+            self.add_keys(key, buckets.tolist())
+
+    def add_keys(self, key: int, buckets: list[int] | None) -> None:
+        """:meth:`add` with the signature's :meth:`band_keys`."""
         if buckets is None:
             return
-        for bucket in buckets.tolist():
-            self._pending.setdefault(bucket, []).append(key)
-        self._pending_count += buckets.size
+        pending, shared = self._pending, self._shared
+        clash = pending.keys() & buckets
+        if clash:
+            for bucket in clash:
+                shared.setdefault(bucket, [pending[bucket]]).append(key)
+            pending.update((b, key) for b in buckets if b not in clash)
+        else:
+            pending.update(zip(buckets, itertools.repeat(key)))
+        self._pending_count += len(buckets)
         if self._pending_count >= self._MERGE_AT:
             self._merge()
 
     def _merge(self) -> None:
-        buckets = np.fromiter(
-            (h for h, ks in self._pending.items() for _ in ks), dtype=np.uint64,
-            count=self._pending_count)
-        keys = np.fromiter(
-            (k for ks in self._pending.values() for k in ks), dtype=np.int64,
-            count=self._pending_count)
+        pending, shared = self._pending, self._shared
+        buckets = np.fromiter(pending.keys(), dtype=np.uint64, count=len(pending))
+        keys = np.fromiter(pending.values(), dtype=np.int64, count=len(pending))
+        if shared:  # the first key of a shared bucket is in ``pending`` already
+            buckets = np.concatenate((buckets, np.array(
+                [b for b, ks in shared.items() for _ in ks[1:]], dtype=np.uint64)))
+            keys = np.concatenate((keys, np.array(
+                [k for ks in shared.values() for k in ks[1:]], dtype=np.int64)))
         order = np.argsort(buckets, kind="stable")
         buckets, keys = buckets[order], keys[order]
         at = np.searchsorted(self._buckets, buckets, side="right")
         self._stored(np.insert(self._buckets, at, buckets), np.insert(self._keys, at, keys))
-        self._pending.clear()
+        pending.clear()
+        shared.clear()
         self._pending_count = 0
 
     def query(self, sig: npt.ArrayLike, limit: int = 16) -> list[int]:
         """Keys sharing at least one band with ``sig``: most shared bands first,
         then the newest (highest key); at most ``limit`` of them."""
         buckets = self._buckets_of(sig)
+        return [] if buckets is None else self.query_keys(buckets.tolist(), limit)
+
+    def query_keys(self, buckets: list[int] | None, limit: int = 16) -> list[int]:
+        """:meth:`query` with the signature's :meth:`band_keys`."""
         if buckets is None:
             return []
         found: list[int] = []
         stored, keys, directory = self._views
-        shift, pending = self._shift, self._pending
-        for bucket in buckets.tolist():
+        shift, pending, shared = self._shift, self._pending, self._shared
+        for bucket in buckets:
             at, end = directory[bucket >> shift], directory[(bucket >> shift) + 1]
             while at < end:
                 if stored[at] == bucket:
                     found.append(keys[at])
                 at += 1
-            found += pending.get(bucket, ())
+            key = pending.get(bucket)
+            if key is not None:
+                if bucket in shared:
+                    found += shared[bucket]
+                else:
+                    found.append(key)
         if not found:
             return []
         counts = Counter(found)

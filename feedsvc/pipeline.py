@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
 
 from . import dedup
 from .config import Config
@@ -20,15 +24,19 @@ from .errors import InputError
 from .models import Article, Decision, FileOutcome
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
-from .store import FileState, Store
+from .store import BulkWriter, FileState, Store
 
 log = logging.getLogger(__name__)
 
-#: Files per transaction.  A kill -9 loses at most this many files' work,
-#: which the next run redoes; larger batches amortise the commit.
-BATCH_SIZE = 500
+#: Files whose LSH keys are computed in one vectorised step.
+GROUP_SIZE = 256
 
 SOURCE = "seeds"
+
+#: Processes that read and parse for a large batch while this one decides and
+#: writes.  Two keep the writer busy (each parses at about its pace); more only
+#: compete with it for the cores.
+PREPARE_WORKERS = min(2, len(os.sched_getaffinity(0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +44,6 @@ class IngestReport:
     counts: dict[str, int]
     rejected: tuple[FileOutcome, ...]
     duration: float
-    outcomes: tuple[FileOutcome, ...] = field(default=(), repr=False)
 
     @property
     def changed(self) -> bool:
@@ -50,7 +57,16 @@ def _unchanged(state: FileState | None, f: SeedFile) -> bool:
     return state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns
 
 
-class _Deduper:
+class Lookups(Protocol):
+    """Where exact and near-duplicate candidates are looked up: the store, or a
+    bulk batch that also sees its own pending rows."""
+
+    def entry_for_content_hash(self, h: bytes) -> str | None: ...
+
+    def version_bodies(self, version_ids: Iterable[int]) -> list[dedup.VersionBody]: ...
+
+
+class Deduper:
     """Exact and near-duplicate lookups against the store.
 
     The LSH index is built lazily, the first time a run meets a file that is
@@ -70,11 +86,26 @@ class _Deduper:
             self._index = dedup.LshIndex.from_arrays(keys, sigs, self.threshold)
         return self._index
 
-    def decide(self, article: Article, fp: dedup.Fingerprint) -> dedup.Match:
-        exact = self.store.entry_for_content_hash(fp.content_hash)
+    def band_keys(self, fps: Sequence[dedup.Fingerprint | None]) -> list[list[int] | None]:
+        """LSH keys of many fingerprints in one vectorised step (None: no body)."""
+        real = [i for i, fp in enumerate(fps) if fp is not None]
+        keys: list[list[int] | None] = [None] * len(fps)
+        if real:
+            sigs = np.stack([fps[i].signature for i in real])  # type: ignore[union-attr]
+            for i, k in zip(real, dedup.band_keys(sigs, self.threshold), strict=True):
+                keys[i] = k
+        return keys
+
+    def decide(self, article: Article, fp: dedup.Fingerprint, *, via: Lookups | None = None,
+               keys: list[int] | None = None) -> dedup.Match:
+        """NEW, REVISED or DUPLICATE for ``article``; ``keys`` are its
+        :meth:`band_keys` when the caller has them."""
+        look = self.store if via is None else via
+        exact = look.entry_for_content_hash(fp.content_hash)
         if exact is not None:
             return dedup.decide(exact, (), self.threshold)
-        bodies = self.store.version_bodies(self.index.query(fp.signature))
+        found = self.index.query(fp.signature) if keys is None else self.index.query_keys(keys)
+        bodies = look.version_bodies(found)
         return dedup.decide(None, dedup.verify(article, bodies), self.threshold)
 
 
@@ -96,64 +127,64 @@ def ingest_seeds(
     if progress and len(files) != len(todo):
         progress(len(files) - len(todo))
     options = ParseOptions.from_config(config.seeds)
-    deduper = _Deduper(store, config.dedup.threshold)
-    outcomes: list[FileOutcome] = []
+    deduper = Deduper(store, config.dedup.threshold)
+    rejected: list[FileOutcome] = []
     with store.run("ingest", lambda: dict(counts)):
-        stream = prepared(todo, options, workers=1)
-        for chunk in _chunks(stream, BATCH_SIZE):
-            with store.batch():
-                for prep in chunk:
-                    f = prep.file
-                    with store.file_savepoint():
-                        outcome = _ingest_one(store, deduper, prep)
-                        store.record_file(
-                            f.relpath,
-                            size=f.size,
-                            mtime_ns=f.mtime_ns,
-                            raw_hash=prep.raw_hash,
-                            outcome=outcome,
-                        )
-                    counts[outcome.decision.value] += 1
-                    outcomes.append(outcome)
-                    _log_outcome(outcome)
-            if progress:
-                progress(len(chunk))
-    rejected = tuple(o for o in outcomes if o.decision is Decision.REJECTED)
+        stream = iter(prepared(todo, options, workers=PREPARE_WORKERS))
+        # Files stream through in groups (LSH keys are computed a group at a
+        # time), ``batch`` files to a transaction; nothing holds a whole batch.
+        # Large batches matter: the hash indexes take random inserts, and a
+        # commit writes every index page its batch touched.
+        batch = config.store.batch_files
+        more = bool(todo)
+        while more:
+            done = 0
+            with store.bulk() as writer:
+                for group in _chunks(itertools.islice(stream, batch), GROUP_SIZE):
+                    keys = deduper.band_keys([p.fingerprint for p in group])
+                    for prep, band_keys in zip(group, keys, strict=True):
+                        outcome = _ingest_one(writer, deduper, prep, band_keys)
+                        f = prep.file
+                        writer.record_file(f.relpath, size=f.size, mtime_ns=f.mtime_ns,
+                                           raw_hash=prep.raw_hash, outcome=outcome)
+                        counts[outcome.decision.value] += 1
+                        if outcome.decision is Decision.REJECTED:
+                            rejected.append(outcome)
+                        _log_outcome(outcome)
+                    done += len(group)
+            if progress:  # after the commit: a daemon that is stopping stops here
+                progress(done)
+            more = done == batch
     return IngestReport(
         counts=dict(counts),
-        rejected=rejected,
+        rejected=tuple(rejected),
         duration=time.monotonic() - started,
-        outcomes=tuple(outcomes),
     )
 
 
-def _ingest_one(store: Store, deduper: _Deduper, prep: Prepared) -> FileOutcome:
+def _ingest_one(writer: BulkWriter, deduper: Deduper, prep: Prepared,
+                keys: list[int] | None) -> FileOutcome:
     relpath = prep.file.relpath
     # Byte-identical to a file already ingested: a duplicate, whatever it parses to.
-    known = store.entry_for_raw_hash(prep.raw_hash) if prep.raw_hash else None
+    known = writer.entry_for_raw_hash(prep.raw_hash) if prep.raw_hash else None
     if known is not None:
         return FileOutcome(relpath, Decision.DUPLICATE, entry_id=known)
-    if prep.article is None or prep.fingerprint is None:
+    article, fp, encoded = prep.article, prep.fingerprint, prep.encoded
+    if article is None or fp is None or encoded is None:
         return FileOutcome(relpath, Decision.REJECTED, message=prep.problem)
-    article, fp = prep.article, prep.fingerprint
-    match = deduper.decide(article, fp)
+    match = deduper.decide(article, fp, via=writer, keys=keys)
     if match.decision is Decision.DUPLICATE:
         return FileOutcome(relpath, Decision.DUPLICATE, entry_id=match.entry_id)
     if match.decision is Decision.REVISED:
         assert match.entry_id is not None
-        entry = store.add_revision(
-            match.entry_id,
-            article,
-            content_hash=fp.content_hash,
-            signature=fp.signature,
-            source=SOURCE,
-        )
+        entry_id, version = writer.add_revision(
+            match.entry_id, article, content_hash=fp.content_hash, encoded=encoded,
+            source=SOURCE)
     else:
-        entry = store.add_entry(
-            article, content_hash=fp.content_hash, signature=fp.signature, source=SOURCE
-        )
-    deduper.index.add(entry.version, fp.signature)
-    return FileOutcome(relpath, match.decision, entry_id=entry.id)
+        entry_id, version = writer.add_entry(
+            article, content_hash=fp.content_hash, encoded=encoded, source=SOURCE)
+    deduper.index.add_keys(version, keys)
+    return FileOutcome(relpath, match.decision, entry_id=entry_id)
 
 
 def _log_outcome(outcome: FileOutcome) -> None:

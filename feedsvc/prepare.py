@@ -21,10 +21,11 @@ from . import dedup
 from .errors import SeedError
 from .models import Article
 from .seeds import ParseOptions, SeedFile, parse_seed
+from .store import Encoded
 
 #: Files handed to the worker at a time, and chunks kept in flight.
 CHUNK = 128
-LOOKAHEAD = 4
+LOOKAHEAD = 16
 #: Below this many files a worker process costs more than it saves.
 POOL_MIN_FILES = 2000
 
@@ -38,6 +39,7 @@ class Prepared:
     article: Article | None
     fingerprint: dedup.Fingerprint | None
     problem: str | None
+    encoded: Encoded | None = None  # the store's encoding, computed here off the writer
 
 
 def _read(f: SeedFile, max_bytes: int) -> bytes:
@@ -64,7 +66,8 @@ def prepare(f: SeedFile, options: ParseOptions) -> Prepared:
         article = parse_seed(data, name=f.relpath, options=options)
     except SeedError as exc:
         return Prepared(f, raw_hash, None, None, exc.message)
-    return Prepared(f, raw_hash, article, dedup.fingerprint(article), None)
+    fp = dedup.fingerprint(article)
+    return Prepared(f, raw_hash, article, fp, None, Encoded.of(article, fp.signature))
 
 
 _worker_options: ParseOptions | None = None
@@ -80,24 +83,27 @@ def _init_worker(options: ParseOptions) -> None:
 
 #: What crosses the process boundary: plain tuples, bytes and strings only,
 #: which pickle several times faster than dataclasses and numpy arrays.
-_Wire = tuple[bytes, tuple[object, ...] | None, bytes, bytes, str | None]
+_Wire = tuple[bytes, tuple[object, ...] | None, bytes, tuple[str, str, bytes] | None,
+              str | None]
 
 
 def _to_wire(p: Prepared) -> _Wire:
-    a, fp = p.article, p.fingerprint
-    if a is None or fp is None:
-        return (p.raw_hash, None, b"", b"", p.problem)
+    a, fp, enc = p.article, p.fingerprint, p.encoded
+    if a is None or fp is None or enc is None:
+        return (p.raw_hash, None, b"", None, p.problem)
     fields = (a.section, a.title, a.authors, a.credit, a.paragraphs)
-    return (p.raw_hash, fields, fp.content_hash, dedup.signature_to_bytes(fp.signature), None)
+    return (p.raw_hash, fields, fp.content_hash, (enc.authors, enc.paragraphs, enc.signature),
+            None)
 
 
 def _from_wire(f: SeedFile, wire: _Wire) -> Prepared:
-    raw_hash, fields, content_hash, sig, problem = wire
-    if fields is None:
+    raw_hash, fields, content_hash, encoded, problem = wire
+    if fields is None or encoded is None:
         return Prepared(f, raw_hash, None, None, problem)
     article = Article(*fields)  # type: ignore[arg-type]
-    signature = dedup.signatures_from_bytes(sig, 1)[0]
-    return Prepared(f, raw_hash, article, dedup.Fingerprint(content_hash, signature), None)
+    signature = dedup.signatures_from_bytes(encoded[2], 1)[0]
+    return Prepared(f, raw_hash, article, dedup.Fingerprint(content_hash, signature), None,
+                    Encoded(*encoded))
 
 
 def _prepare_chunk(files: Sequence[SeedFile]) -> list[_Wire]:

@@ -57,7 +57,7 @@ from .fetch import (
     user_agent,
 )
 from .models import Article, Decision
-from .pipeline import _Deduper
+from .pipeline import Deduper
 from .remote import (
     FeedMeta,
     RemoteItem,
@@ -454,7 +454,7 @@ class _Applier:
         self.store = store
         self.config = config
         self.rng = rng
-        self.deduper = _Deduper(store, config.dedup.threshold)
+        self.deduper = Deduper(store, config.dedup.threshold)
         self.links: set[str] | None = None  # read when first needed
         self.hashes: set[bytes] | None = None
         # As they are now, not as the plans saw them: another process may have
@@ -576,7 +576,7 @@ class _Applier:
             self.hashes = store.content_hashes()
         if fp.content_hash in self.hashes:
             match = self.deduper.decide(p.article, fp)
-        else:  # what _Deduper.decide does once its exact lookup found nothing
+        else:  # what Deduper.decide does once its exact lookup found nothing
             bodies = store.version_bodies(self.deduper.index.query(fp.signature))
             match = dedup.decide(None, dedup.verify(p.article, bodies), self.deduper.threshold)
         if match.entry_id is None or match.decision is Decision.NEW:

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
@@ -254,6 +254,12 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+@functools.lru_cache(maxsize=4)
+def _day_parts(day: date) -> tuple[str, str]:
+    """A day as ids and page folders spell it (formatting dates is slow; a run has few)."""
+    return day.isoformat(), f"{day:%Y/%m/%d}"
+
+
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -265,6 +271,24 @@ def _json(items: Iterable[str]) -> str:
 
 def _strings(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """An article's variable-size fields in the store's own encoding.
+
+    Pure, so a bulk ingest computes it beside the parsing (in the worker
+    process) and the writing process only passes it through.
+    """
+
+    authors: str
+    paragraphs: str
+    signature: bytes
+
+    @classmethod
+    def of(cls, article: Article, signature: npt.NDArray[np.uint64]) -> Encoded:
+        return cls(_json(article.authors), _json(article.paragraphs),
+                   signature_to_bytes(signature))
 
 
 def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
@@ -289,6 +313,13 @@ _SELECT_ENTRIES = """SELECT e.seq, e.id, v.id, e.section_id, v.title, v.authors,
     JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)
     LEFT JOIN source_entries o ON o.id = e.origin LEFT JOIN sources s ON s.name = o.source"""
 
+
+_RECORD_FILE = """INSERT INTO files (source, path, size, mtime_ns, raw_hash, decision,
+    entry_id, message, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (source, path) DO UPDATE SET size = excluded.size,
+    mtime_ns = excluded.mtime_ns, raw_hash = excluded.raw_hash,
+    decision = excluded.decision, entry_id = excluded.entry_id,
+    message = excluded.message, seen = excluded.seen"""
 
 _SELECT_SOURCES = """SELECT name, url, current_url, etag, last_modified, body_hash, last_fetch,
     last_status, last_error, errors, next_due, disabled, interval, note, title, site_link,
@@ -549,12 +580,7 @@ class Store:
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None:
         self._conn.execute(
-            "INSERT INTO files (source, path, size, mtime_ns, raw_hash, decision, entry_id,"
-            " message, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (source, path) DO UPDATE SET size = excluded.size,"
-            " mtime_ns = excluded.mtime_ns, raw_hash = excluded.raw_hash,"
-            " decision = excluded.decision, entry_id = excluded.entry_id,"
-            " message = excluded.message, seen = excluded.seen",
+            _RECORD_FILE,
             (source, relpath, size, mtime_ns, raw_hash, outcome.decision.value,
              outcome.entry_id, outcome.message, _ts(self._now())))
 
@@ -605,15 +631,18 @@ class Store:
         """:meth:`version_body` of several versions in one query, in the order
         given; ids without a version (from a rolled-back file) are left out."""
         ids = list(version_ids)
+        found = self._version_bodies(ids)
+        return [found[v] for v in ids if v in found]
+
+    def _version_bodies(self, ids: list[int]) -> dict[int, VersionBody]:
         if not ids:
-            return []
+            return {}
         marks = ",".join("?" * len(ids))
         rows = self._conn.execute(
             "SELECT v.id, e.id, e.section_id, v.paragraphs FROM versions v"  # noqa: S608
             f" JOIN entries e ON e.seq = v.entry_seq WHERE v.id IN ({marks})", ids).fetchall()
-        found = {vid: VersionBody(eid, self._path_of(sid), _strings(paras))
-                 for vid, eid, sid, paras in rows}
-        return [found[v] for v in ids if v in found]
+        return {vid: VersionBody(eid, self._path_of(sid), _strings(paras))
+                for vid, eid, sid, paras in rows}
 
     # -- writes --------------------------------------------------------------
 
@@ -630,20 +659,29 @@ class Store:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    def _id_and_page(self, node: _Node, content_hash: bytes, now: datetime,
+                     attempt: int) -> tuple[str, str]:
+        """The entry id and page path minted for a new entry.
+
+        Derived from the content hash, not random, so that runs are reproducible;
+        a new entry's content hash is new, so a clash needs a 64-bit collision,
+        and then ``attempt`` salts the hash.  Equal ids imply equal pages (same
+        day, same tail), so a page that is free means an id that is free too.
+        """
+        day, folder = _day_parts(now.date())
+        prefix = f"{node.slug_path}/" if node.slug_path else ""
+        salt = b"" if attempt == 0 else attempt.to_bytes(4, "big")
+        tail = hashlib.blake2b(content_hash + salt, digest_size=8).hexdigest()
+        return f"tag:{self._authority},{day}:{prefix}{tail}", f"articles/{folder}/{tail}.html"
+
     def _mint_entry(self, node: _Node, content_hash: bytes, now: datetime,
                     dates: tuple[datetime, datetime] | None = None) -> tuple[int, str, str]:
         """Insert the entry row with a fresh id and page; (seq, id, page).
         ``published`` and ``updated`` are ``now`` unless ``dates`` gives them."""
-        day, stamp = now.date(), _ts(now)
+        stamp = _ts(now)
         published, updated = (_ts(dates[0]), _ts(dates[1])) if dates else (stamp, stamp)
-        prefix = f"{node.slug_path}/" if node.slug_path else ""
         for attempt in itertools.count():
-            # Derived from the content hash, not random, so that runs are reproducible;
-            # a new entry's content hash is new, so a clash needs a 64-bit collision.
-            salt = b"" if attempt == 0 else attempt.to_bytes(4, "big")
-            tail = hashlib.blake2b(content_hash + salt, digest_size=8).hexdigest()
-            entry_id = f"tag:{self._authority},{day.isoformat()}:{prefix}{tail}"
-            page = f"articles/{day:%Y/%m/%d}/{tail}.html"
+            entry_id, page = self._id_and_page(node, content_hash, now, attempt)
             try:
                 cur = self._conn.execute(
                     "INSERT INTO entries (id, section_id, page, published, updated)"
@@ -695,6 +733,18 @@ class Store:
                      title=article.title, authors=article.authors, credit=article.credit,
                      paragraphs=article.paragraphs, published=published, updated=updated,
                      page=page)
+
+    @contextmanager
+    def bulk(self) -> Iterator[BulkWriter]:
+        """A batch of files written the fast way: see :class:`BulkWriter`.
+        Committed when the block ends, rolled back whole if it raises."""
+        with self.batch():
+            writer = BulkWriter(self)
+            yield writer
+            try:
+                writer.flush()
+            except sqlite3.Error as exc:
+                raise StoreError(f"database error: {exc}", where=self.path) from exc
 
     # -- remote sources --------------------------------------------------------
 
@@ -1043,3 +1093,145 @@ class Store:
                 " WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.entry_seq = e.seq)"):
             problems.append(f"entry {entry_id}: has no version")
         return problems
+
+
+@dataclass(slots=True)
+class _Planned:
+    """An entry row as a bulk batch knows it: stored before, or new in the batch."""
+
+    seq: int
+    section_id: int
+    published: str
+    updated: str
+    page: str
+    new: bool  # inserted by this batch (else: updated by it, if revised)
+
+
+class BulkWriter:
+    """The writes of one batch of files, kept in memory and written with one
+    ``executemany`` per table when the batch ends (:meth:`Store.bulk`).
+
+    A bulk ingest spends most of its time in per-statement overhead; this
+    makes the work per file a few dictionary operations.  The batch holds the
+    write lock (``BEGIN IMMEDIATE``) from the start, so entry and version
+    numbers are handed out here exactly as SQLite would, and the lookups see
+    the batch's own pending rows as if they were written already.  Atomicity
+    is the batch's: a crash or an error loses the open batch, never part of a file.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        conn = store._conn
+        self._conn = conn
+        self._seq: int = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
+        self._version: int = conn.execute(
+            "SELECT coalesce(max(id), 0) FROM versions").fetchone()[0]
+        self._entries: dict[str, _Planned] = {}  # id -> row, of entries this batch touches
+        self._versions: list[tuple[Any, ...]] = []
+        self._files: list[list[Any]] = []
+        self._by_raw: dict[bytes, str] = {}
+        self._by_content: dict[bytes, str] = {}
+        # version -> (entry id, section, paragraphs as stored): decoded only
+        # when asked for, which near-duplicate checks rarely do
+        self._bodies: dict[int, tuple[str, SectionPath, str]] = {}
+        self._pages: set[str] = set()
+
+    # -- lookups (pending rows first, then the store) --------------------------
+
+    def entry_for_raw_hash(self, raw_hash: bytes) -> str | None:
+        found = self._by_raw.get(raw_hash)
+        return found if found is not None else self._store.entry_for_raw_hash(raw_hash)
+
+    def entry_for_content_hash(self, h: bytes) -> str | None:
+        found = self._by_content.get(h)
+        return found if found is not None else self._store.entry_for_content_hash(h)
+
+    def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]:
+        ids = list(version_ids)
+        found = self._store._version_bodies([v for v in ids if v not in self._bodies])
+        for v in ids:
+            if v in self._bodies:
+                entry_id, section, paragraphs = self._bodies[v]
+                found[v] = VersionBody(entry_id, section, _strings(paragraphs))
+        return [found[v] for v in ids if v in found]
+
+    # -- planning ----------------------------------------------------------------
+
+    def _page_taken(self, page: str) -> bool:
+        return page in self._pages or self._conn.execute(
+            "SELECT 1 FROM entries WHERE page = ?", (page,)).fetchone() is not None
+
+    def _add_version(self, planned: _Planned, entry_id: str, article: Article,
+                     content_hash: bytes, encoded: Encoded, source: str, stamp: str) -> int:
+        self._version += 1
+        self._versions.append(
+            (self._version, planned.seq, stamp, source, content_hash, encoded.signature,
+             article.title, encoded.authors, article.credit, encoded.paragraphs))
+        self._by_content.setdefault(content_hash, entry_id)
+        self._bodies[self._version] = (entry_id, article.section, encoded.paragraphs)
+        return self._version
+
+    def add_entry(self, article: Article, *, content_hash: bytes, encoded: Encoded,
+                  source: str) -> tuple[str, int]:
+        """A new entry (as :meth:`Store.add_entry`); its id and version number."""
+        store = self._store
+        now = store._now()
+        stamp = _ts(now)
+        node = store._section(article.section)
+        for attempt in itertools.count():
+            entry_id, page = store._id_and_page(node, content_hash, now, attempt)
+            if not self._page_taken(page):
+                break
+        self._seq += 1
+        planned = _Planned(self._seq, node.id, stamp, stamp, page, new=True)
+        self._entries[entry_id] = planned
+        self._pages.add(page)
+        return entry_id, self._add_version(planned, entry_id, article, content_hash, encoded,
+                                           source, stamp)
+
+    def add_revision(self, entry_id: str, article: Article, *, content_hash: bytes,
+                     encoded: Encoded, source: str) -> tuple[str, int]:
+        """A new current version of ``entry_id`` (as :meth:`Store.add_revision`)."""
+        store = self._store
+        planned = self._entries.get(entry_id)
+        if planned is None:
+            seq, section_id, published, updated, page = store._seq(entry_id)
+            planned = _Planned(seq, section_id, published, updated, page, new=False)
+            self._entries[entry_id] = planned
+        if store._path_of(planned.section_id) != article.section:
+            raise StoreError(f"a revision of {entry_id} must stay in section "
+                             f"{section_label(store._path_of(planned.section_id))!r}",
+                             where=store.path)
+        planned.updated = _ts(max(store._now(), _dt(planned.updated)))
+        return entry_id, self._add_version(planned, entry_id, article, content_hash, encoded,
+                                           source, planned.updated)
+
+    def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
+                    outcome: FileOutcome, source: str = SEEDS) -> None:
+        """As :meth:`Store.record_file`."""
+        if outcome.entry_id is not None and raw_hash:
+            self._by_raw.setdefault(raw_hash, outcome.entry_id)
+        self._files.append([source, relpath, size, mtime_ns, raw_hash, outcome.decision.value,
+                            outcome.entry_id, outcome.message, ""])
+
+    # -- writing -----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything planned; parents before children, for the foreign keys."""
+        conn = self._conn
+        new = [(p.seq, entry_id, p.section_id, p.page, p.published, p.updated)
+               for entry_id, p in self._entries.items() if p.new]
+        conn.executemany("INSERT INTO entries (seq, id, section_id, page, published, updated)"
+                         " VALUES (?, ?, ?, ?, ?, ?)", new)
+        conn.executemany("INSERT INTO versions (id, entry_seq, created, source, content_hash,"
+                         " signature, title, authors, credit, paragraphs)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._versions)
+        conn.executemany("UPDATE entries SET updated = ? WHERE seq = ?",
+                         [(p.updated, p.seq) for p in self._entries.values() if not p.new])
+        seen = _ts(self._store._now())  # when the batch's files were read, to the second
+        for row in self._files:
+            row[-1] = seen
+        conn.executemany(_RECORD_FILE, self._files)
+        self._entries.clear()
+        self._versions.clear()
+        self._files.clear()

@@ -151,6 +151,7 @@ def _store_counts(db: Path) -> tuple[int, int, list[str]]:
 def test_kill_9_in_the_middle_of_a_large_batch_then_rerun(project: Path, tmp_path: Path) -> None:
     count = 4000
     write_seeds(project / "seeds", count)
+    (project / "config.toml").write_text("[store]\nbatch_files = 500\n", encoding="utf-8")
     db = project / "data" / "feedsvc.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "feedsvc", "publish", "-q"],

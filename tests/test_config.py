@@ -28,6 +28,7 @@ def test_shipped_config_equals_the_built_in_defaults() -> None:
     assert shipped.store.path == REPO / "data" / "feedsvc.db"
     assert shipped.publish.folder == REPO / "data" / "feeds"
     assert shipped.publish.entries_per_feed == 50
+    assert shipped.store.batch_files == 5000
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -91,6 +92,8 @@ threshold = 0.9
         ("[site]\nbase_url = 'localhost'\n", "site.base_url"),
         ("[site]\nlanguage = 'english language'\n", "site.language"),
         ("[publish]\nentries_per_feed = 0\n", "publish.entries_per_feed"),
+        ("[store]\nbatch_files = 0\n", "store.batch_files"),
+        ("[store]\nbatch_files = 1.5\n", "store.batch_files"),
         ("[publish]\nentries_per_feed = '50'\n", "publish.entries_per_feed"),
         ("[publish]\nentries_per_feed = true\n", "publish.entries_per_feed"),
         ("[dedup]\nthreshold = 1.5\n", "dedup.threshold"),

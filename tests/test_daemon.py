@@ -253,6 +253,8 @@ def config_text(**daemon: object) -> str:
     lines = ["[daemon]"]
     for key, value in values.items():
         lines.append(f"{key} = {json.dumps(value)}")
+    # batches well below the folders' sizes, so that signals meet a run half done
+    lines += ["[store]", "batch_files = 200"]
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ from feedsvc.dedup import (
     LshIndex,
     Match,
     VersionBody,
+    band_keys,
     bands_for,
     content_hash,
     decide,
@@ -310,6 +311,20 @@ def test_bulk_build_and_merges_give_the_same_answers(monkeypatch: pytest.MonkeyP
     for sig in sigs:
         assert grown.query(sig, limit=50) == built.query(sig, limit=50)
     assert len(grown.query(sigs[0], limit=50)) == 8
+
+
+def test_band_keys_of_many_bodies_answer_as_signatures_do() -> None:
+    bodies = [TRAM, (), MARKETS_MONDAY, with_paragraph(TRAM, 2, "A rewritten paragraph.")]
+    sigs = np.stack([sig_of(b) for b in bodies])
+    keys = band_keys(sigs, 0.8)
+    assert keys[1] is None  # an empty body has none
+    by_sig, by_keys = LshIndex(), LshIndex()
+    for key, (sig, bk) in enumerate(zip(sigs, keys, strict=True), start=1):
+        assert by_keys.query_keys(bk) == by_sig.query(sig)
+        by_sig.add(key, sig)
+        by_keys.add_keys(key, bk)
+    assert by_keys.query_keys(keys[0]) == by_sig.query(sigs[0]) == [1, 4]
+    assert len(by_keys) == len(by_sig) == 3
 
 
 # ---------------------------------------------------------------------------
