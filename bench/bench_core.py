@@ -32,7 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gen_seeds
-from measure import Run, run
+from measure import Run, compile_package, run
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -368,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown step(s): {', '.join(sorted(unknown))}")
 
     args.work = args.work or OUT / f"work-{args.n}"
+    compile_package(sys.executable, REPO / "feedsvc")
     manifest = ensure_seeds(args.seeds.absolute(), args.n, args.seed)
     cli = Cli(args.seeds.absolute(), args.work.absolute(), args.profile)
     results: dict[str, Any] = {"n": args.n, "seed": args.seed, "targets": TARGETS,

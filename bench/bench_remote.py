@@ -48,7 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import Run, run
+from measure import Run, compile_package, run
 from textgen import TextGen
 
 REPO = Path(__file__).resolve().parent.parent
@@ -210,6 +210,7 @@ def main() -> None:
                          "--skip-newsboat")
     shutil.rmtree(OUT, ignore_errors=True)
     OUT.mkdir(parents=True)
+    compile_package(PY, REPO / "feedsvc")
     port = free_port()
     urls = [f"http://127.0.0.1:{port}/feeds/{i}.xml" for i in range(args.feeds)]
     config = feedsvc_config(OUT, urls)

@@ -25,11 +25,15 @@ from .errors import ConfigError, FeedsvcError
 from .heartbeat import pid_alive, read_heartbeat, status_json
 from .heartbeat import render as render_heartbeat
 from .lock import writer_lock
-from .pipeline import IngestReport, ingest_seeds, open_store
-from .publish import PublishReport, publish
+from .store import open_store
 
 if TYPE_CHECKING:
+    from .pipeline import IngestReport
+    from .publish import PublishReport
     from .sources import SourcesReport
+
+# Each command imports what it needs when it runs (the seeds pipeline, the
+# publisher): a cron job or a status query should not pay for all of them.
 
 # feedsvc.sources (HTTP client, feed parsers) is imported only by the code
 # that reads remote feeds: it adds a third of a second to every start.
@@ -127,6 +131,8 @@ def _run_ingest(cfg: Config, quiet: int, only: str | None = None
     seeds = feeds = None
     with open_store(cfg) as store:
         if only in (None, "seeds"):
+            from .pipeline import ingest_seeds
+
             with _progress("ingest", quiet == 0) as progress:
                 seeds = ingest_seeds(store, cfg, progress=progress)
             log.info(_summary(seeds))
@@ -205,6 +211,8 @@ def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path 
         cfg = _config(config_path, seeds=seeds, db=db, out=out)
         with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)):
             report, feeds = _run_ingest(cfg, quiet, only)
+            from .publish import publish
+
             with open_store(cfg) as store, _progress("publish", quiet == 0) as progress:
                 result = publish(store, cfg, progress=progress)
         log.info(_publish_summary(result, cfg))

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from .errors import ConfigError
 from .models import SectionPath
@@ -464,6 +463,8 @@ def _source(v: _Validator, t: dict[str, Any], key: str, fetch: FetchConfig, base
             raise v.fail(f"{key}.url", f"has no host: {raw_url!r}")
         url = raw_url
     elif parts.scheme == "file":
+        from urllib.request import url2pathname  # a tenth of a second to import
+
         url = Path(url2pathname(parts.path)).absolute().as_uri()
     elif parts.scheme and len(parts.scheme) > 1:
         raise v.fail(f"{key}.url", f"must be an http(s) or file URL or a path, got {raw_url!r}")

@@ -24,7 +24,7 @@ from .errors import InputError
 from .models import Article, Decision, FileOutcome
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
-from .store import BulkWriter, FileState, Store
+from .store import BulkWriter, FileState, Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Deduper:
         if exact is not None:
             return dedup.decide(exact, (), self.threshold)
         found = self.index.query(fp.signature) if keys is None else self.index.query_keys(keys)
-        bodies = look.version_bodies(found)
+        bodies = look.version_bodies(found) if found else []
         return dedup.decide(None, dedup.verify(article, bodies), self.threshold)
 
 
@@ -202,5 +202,4 @@ def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
         yield chunk
 
 
-def open_store(config: Config, *, readonly: bool = False) -> Store:
-    return Store.open(config.store.path, site=config.site, readonly=readonly)
+__all__ = ["Deduper", "IngestReport", "Lookups", "ingest_seeds", "open_store"]

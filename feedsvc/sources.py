@@ -369,7 +369,6 @@ class _Parsers:
         if count < POOL_FROM or workers < 1 or threading.active_count() > 1 \
                 or "fork" not in multiprocessing.get_all_start_methods():
             return
-        dedup.normalise(("warm",))  # build its folding table once, before the fork
         self._pool = ProcessPoolExecutor(max_workers=workers,
                                          mp_context=multiprocessing.get_context("fork"))
         # With "fork" every worker starts at the first submit, here, while
@@ -577,7 +576,9 @@ class _Applier:
         if fp.content_hash in self.hashes:
             match = self.deduper.decide(p.article, fp)
         else:  # what Deduper.decide does once its exact lookup found nothing
-            bodies = store.version_bodies(self.deduper.index.query(fp.signature))
+            near = self.deduper.index.query(fp.signature)
+            # Asked only with candidates: any store call writes the held new entries.
+            bodies = store.version_bodies(near) if near else []
             match = dedup.decide(None, dedup.verify(p.article, bodies), self.deduper.threshold)
         if match.entry_id is None or match.decision is Decision.NEW:
             return None
@@ -645,6 +646,8 @@ def fetch_sources(config: Config, names: Iterable[str], *, clock: Clock = system
 #: Sources stored per transaction: a commit costs milliseconds, as much as
 #: storing a 304's state; each source still stands or falls alone (a savepoint).
 PER_TRANSACTION = 20
+#: At most this many sources to a transaction when they are stored as they arrive.
+MAX_PER_TRANSACTION = 100
 
 
 def _groups(items: Iterable[Fetched], size: int) -> Iterator[list[Fetched]]:
@@ -664,11 +667,19 @@ def apply_fetched(store: Store, config: Config, fetched: Iterable[Fetched],
     """Step 3: store every fetched source as they come, :data:`PER_TRANSACTION`
     to a transaction (gathered before it opens: no transaction waits for the
     network)."""
+    return _apply_groups(store, config, _groups(fetched, PER_TRANSACTION), skipped, rng=rng,
+                         progress=progress)
+
+
+def _apply_groups(store: Store, config: Config, groups: Iterable[Sequence[Fetched]],
+                  skipped: Sequence[SourceReport] = (), *, rng: random.Random | None = None,
+                  progress: Callable[[int], None] | None = None) -> SourcesReport:
+    """:func:`apply_fetched`, one transaction per group."""
     started = time.monotonic()
     applier = _Applier(store, config, rng or random.Random())
     reports: list[SourceReport] = []
     with store.run("feeds", lambda: _run_counts(reports)):
-        for group in _groups(fetched, PER_TRANSACTION):
+        for group in groups:
             with store.batch():
                 done = [applier.apply(f) for f in group]
             reports += done
@@ -699,26 +710,42 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
         finally:
             arrived.put(None)
 
-    def arrivals() -> Iterator[Fetched]:
+    def arrivals() -> Iterator[list[Fetched]]:
         # Stored in the order of the configuration, whatever order the fetches
         # end in: which source an entry is first seen in (its origin) must not
         # depend on network timing.  Later ones wait in memory meanwhile.
+        # Each group (one transaction) is what is ready when the writer asks:
+        # a writer slower than the network commits rarely, a faster one never
+        # waits for a group to fill.
         waiting: dict[int, Fetched] = {}
         following = 0
-        while (got := arrived.get()) is not None:
-            if isinstance(got, BaseException):
-                raise got
-            waiting[got[0]] = got[1]
+        finished = False
+        while not finished:
+            got = arrived.get()
+            while True:
+                if got is None:
+                    finished = True
+                    break
+                if isinstance(got, BaseException):
+                    raise got
+                waiting[got[0]] = got[1]
+                try:
+                    got = arrived.get_nowait()
+                except queue.Empty:
+                    break
+            ready: list[Fetched] = []
             while following in waiting:
-                yield waiting.pop(following)
+                ready.append(waiting.pop(following))
                 following += 1
-        yield from (waiting[i] for i in sorted(waiting))  # after a cancel: what came
+            yield from _groups(ready, MAX_PER_TRANSACTION)
+        yield from _groups((waiting[i] for i in sorted(waiting)),  # after a cancel: what came
+                           MAX_PER_TRANSACTION)
 
     worker = threading.Thread(target=fetch_all, name="feedsvc-fetch-all", daemon=True)
     with _Parsers(len(plans)) as parsers:  # before the first thread: it may fork
         worker.start()
         try:
-            return apply_fetched(store, config, arrivals(), skipped, rng=rng,
+            return _apply_groups(store, config, arrivals(), skipped, rng=rng,
                                  progress=progress)
         finally:
             cancel.set()  # stopped early: the fetches not begun are not begun

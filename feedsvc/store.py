@@ -27,14 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from sqlite_utils import Database
 
 from .clock import Clock, system_clock
-from .config import SiteConfig
+from .config import Config, SiteConfig
 from .dedup import K, VersionBody, signature_to_bytes, signatures_from_bytes
 from .errors import StoreError
 from .models import (
@@ -48,6 +47,10 @@ from .models import (
     section_label,
 )
 from .slugs import mint_slug
+
+if TYPE_CHECKING:
+    # Imported where the schema changes: most starts find it up to date.
+    from sqlite_utils import Database
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -292,16 +295,45 @@ class Encoded:
 
 
 def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
-    """sqlite3 errors become StoreError naming the store file."""
+    """sqlite3 errors become StoreError naming the store file.  Rows held back
+    by :meth:`Store.add_remote_entry` are written first, so that every other
+    call sees them."""
+    return _translating(method, write_held=True)
 
+
+def _translating(method: Callable[Concatenate[Store, P], R], *, write_held: bool
+                 ) -> Callable[Concatenate[Store, P], R]:
     @functools.wraps(method)
     def wrapper(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            if write_held and self._held is not None:
+                self._write_held()
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}", where=self.path) from exc
 
     return wrapper
+
+
+@dataclass(slots=True)
+class _Held:
+    """New remote entries whose rows are written together (:meth:`Store.add_remote_entry`).
+
+    A feed brings its entries by the dozen and a run hundreds of feeds; four
+    statements per entry, each with its own trip through the sqlite3 module,
+    cost more than storing the entry itself.  Numbers are handed out as
+    SQLite would (the transaction holds the write lock), so the rows can go
+    in with ``executemany`` when anything else touches the store.
+    """
+
+    seq: int
+    version: int
+    item: int
+    entries: list[tuple[Any, ...]]
+    versions: list[tuple[Any, ...]]
+    items: list[tuple[Any, ...]]
+    keys: set[tuple[str, str]]  # (source, key) of the held items
+    pages: set[str]
 
 
 # An entry with its current (newest) version; versions(entry_seq) makes the max a seek.
@@ -356,6 +388,7 @@ class Store:
         self._in_file = False  # inside file_savepoint(): inner blocks need no savepoint
         self._nodes: dict[SectionPath, _Node] = {}
         self._paths: dict[int, SectionPath] = {}
+        self._held: _Held | None = None  # new remote entries not written yet
 
     # -- opening -------------------------------------------------------------
 
@@ -405,13 +438,16 @@ class Store:
         else:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            if version < len(MIGRATIONS):
+                self._migrate()
         self._load_sections()
         if () not in self._nodes and not self.readonly:
             with self._transaction():
                 self._insert_section((), None, "", "")  # the root feed, minted once
 
     def _migrate(self) -> None:
+        from sqlite_utils import Database
+
         db = Database(self._conn)
         for number, migration in enumerate(MIGRATIONS, start=1):
             with self._transaction():
@@ -444,12 +480,14 @@ class Store:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._write_held()
             self._conn.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
 
     def _rollback(self) -> None:
+        self._held = None
         # An error may already have ended the transaction (SQLite does on a full disk).
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
@@ -474,11 +512,14 @@ class Store:
             return
         # Named by depth: few distinct statements, so sqlite3 keeps them prepared.
         name = f"sp{self._depth}"
+        self._write_held()  # what came before the savepoint must not be undone with it
         self._conn.execute(f"SAVEPOINT {name}")
         self._depth += 1
         try:
             yield
+            self._write_held()
         except BaseException:
+            self._held = None
             # An error that aborted the whole transaction leaves no savepoint to undo.
             if self._conn.in_transaction:
                 self._conn.execute(f"ROLLBACK TO {name}")
@@ -892,18 +933,97 @@ class Store:
         with self._savepoint():
             self._upsert_item(item, self._seq(entry_id)[0], self._now())
 
-    @_translated
+    def _hold(self) -> _Held:
+        if self._held is None:
+            conn = self._conn
+            self._held = _Held(
+                conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0],
+                conn.execute("SELECT coalesce(max(id), 0) FROM versions").fetchone()[0],
+                conn.execute("SELECT coalesce(max(id), 0) FROM source_entries").fetchone()[0],
+                [], [], [], set(), set())
+        return self._held
+
+    def _write_held(self) -> None:
+        """Write the held entries: parents before children, for the foreign keys."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        conn = self._conn
+        conn.executemany("INSERT INTO entries (seq, id, section_id, page, published, updated)"
+                         " VALUES (?, ?, ?, ?, ?, ?)", held.entries)
+        conn.executemany("INSERT INTO versions (id, entry_seq, created, source, content_hash,"
+                         " signature, title, authors, credit, paragraphs, link, content_html)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.versions)
+        conn.executemany("INSERT INTO source_entries (id, source, key, entry_seq, original_id,"
+                         " original_link, norm_link, item_hash, published, updated,"
+                         " feed_updated, first_seen, last_seen)"
+                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.items)
+        conn.executemany("UPDATE entries SET origin = ? WHERE seq = ?",
+                         [(row[0], row[3]) for row in held.items])
+
+    def _page_free(self, page: str, held: _Held) -> bool:
+        return page not in held.pages and self._conn.execute(
+            "SELECT 1 FROM entries WHERE page = ?", (page,)).fetchone() is None
+
+    def _remote_dates(self, item: SourceItem, now: datetime) -> tuple[datetime, datetime]:
+        published = item.published or item.updated or now
+        return published, max(item.updated or published, published)
+
+    @functools.partial(_translating, write_held=False)
     def add_remote_entry(self, article: Article, item: SourceItem, *, link: str | None,
                          content_html: str, content_hash: bytes,
                          signature: npt.NDArray[np.uint64]) -> Entry:
         """A new entry from a remote source.  ``published``/``updated`` are the
         source's dates; a missing one is the other, and with neither both are
         now (first seen).  That stands in for ordering only: no publication
-        date is published that the source did not give (:attr:`Origin.dated`)."""
+        date is published that the source did not give (:attr:`Origin.dated`).
+
+        Inside a transaction its rows are held back and written together with
+        those of the entries that follow (:class:`_Held`), before any other
+        call reads or writes, and before the enclosing savepoint or
+        transaction ends."""
+        held = self._held
+        if not self._conn.in_transaction or \
+                (held is not None and (item.source, item.key) in held.keys):
+            self._write_held()
+            return self._add_remote_entry_now(article, item, link=link,
+                                              content_html=content_html,
+                                              content_hash=content_hash, signature=signature)
+        now = self._now()
+        published, updated = self._remote_dates(item, now)
+        node = self._section(article.section)
+        held = self._hold()
+        for attempt in itertools.count():
+            entry_id, page = self._id_and_page(node, content_hash, now, attempt)
+            if self._page_free(page, held):
+                break
+        held.seq += 1
+        held.version += 1
+        held.item += 1
+        stamp = _ts(now)
+        held.pages.add(page)
+        held.keys.add((item.source, item.key))
+        held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated)))
+        held.versions.append((held.version, held.seq, stamp, item.source, content_hash,
+                              signature_to_bytes(signature), article.title,
+                              _json(article.authors), article.credit, _json(article.paragraphs),
+                              link, content_html))
+        held.items.append((held.item, item.source, item.key, held.seq, item.original_id,
+                           item.original_link, item.norm_link, item.item_hash,
+                           _ts(item.published) if item.published else None,
+                           _ts(item.updated) if item.updated else None,
+                           _ts(item.feed_updated), stamp, stamp))
+        return Entry(id=entry_id, seq=held.seq, version=held.version, section=article.section,
+                     title=article.title, authors=article.authors, credit=article.credit,
+                     paragraphs=article.paragraphs, published=published, updated=updated,
+                     page=page, link=link, content_html=content_html)
+
+    def _add_remote_entry_now(self, article: Article, item: SourceItem, *, link: str | None,
+                              content_html: str, content_hash: bytes,
+                              signature: npt.NDArray[np.uint64]) -> Entry:
         with self._savepoint():
             now = self._now()
-            published = item.published or item.updated or now
-            updated = max(item.updated or published, published)
+            published, updated = self._remote_dates(item, now)
             node = self._section(article.section)
             seq, entry_id, page = self._mint_entry(node, content_hash, now, (published, updated))
             version = self._insert_version(seq, article, content_hash, signature, item.source,
@@ -1020,6 +1140,7 @@ class Store:
     def iter_entries(self, seqs: Collection[int] | None = None) -> Iterator[Entry]:
         """All entries (or those with the given ``seq``), in ``seq`` order, streamed."""
         try:
+            self._write_held()
             if seqs is None:
                 cur = self._conn.execute(_SELECT_ENTRIES + " ORDER BY e.seq")
                 while rows := cur.fetchmany(500):
@@ -1235,3 +1356,8 @@ class BulkWriter:
         self._entries.clear()
         self._versions.clear()
         self._files.clear()
+
+
+def open_store(config: Config, *, readonly: bool = False) -> Store:
+    """The store a configuration names (see :meth:`Store.open`)."""
+    return Store.open(config.store.path, site=config.site, readonly=readonly)
