@@ -481,10 +481,12 @@ class _Applier:
             known = self.store.known_items(name).get(name, {})  # the plan's may be stale
             feed_updated = state.feed_updated or fetched.fetched_at
             present = {known[p.key].entry_id for p in fetched.items if p.key in known}
-            for prepared in fetched.items:
+            # The near-duplicate index's keys of the whole feed in one step.
+            keys = self.deduper.band_keys([p.fingerprint for p in fetched.items])
+            for prepared, band_keys in zip(fetched.items, keys, strict=True):
                 # Each store call below is atomic on its own: no savepoint per item.
                 decision = self._item(plan.source, prepared, known.get(prepared.key),
-                                      feed_updated, fetched.fetched_at, present)
+                                      feed_updated, fetched.fetched_at, present, band_keys)
                 counts[decision.value] += 1
             if fetched.filtered:
                 counts["filtered"] += fetched.filtered
@@ -523,7 +525,9 @@ class _Applier:
         return dedup.fingerprint(article)
 
     def _item(self, source: SourceConfig, p: Prepared, known: KnownItem | None,
-              feed_updated: datetime, now: datetime, present: set[str]) -> Decision:
+              feed_updated: datetime, now: datetime, present: set[str],
+              band_keys: list[int] | None) -> Decision:
+        """What to do with one entry; ``band_keys`` are its fingerprint's LSH keys."""
         store = self.store
         item = SourceItem(source=source.name, key=p.key, original_id=p.item.guid,
                           original_link=p.item.link, norm_link=p.norm_link,
@@ -536,7 +540,7 @@ class _Applier:
                 self._record(item, known.entry_id)
                 return Decision.DUPLICATE
             return self._revise(p, item, known.entry_id, known.section, known.updated, now)
-        target = self._match(p)
+        target = self._match(p, band_keys)
         if target is not None:
             entry_id, section, origin = target
             if origin == source.name and entry_id not in present:
@@ -555,11 +559,12 @@ class _Applier:
                                        content_html=p.item.content_html,
                                        content_hash=fp.content_hash, signature=fp.signature)
         self._added(p, fp)
-        self.deduper.index.add(entry.version, fp.signature)
+        self.deduper.index.add_keys(entry.version, band_keys)
         present.add(entry.id)
         return Decision.NEW
 
-    def _match(self, p: Prepared) -> tuple[str, tuple[str, ...], str | None] | None:
+    def _match(self, p: Prepared, band_keys: list[int] | None
+               ) -> tuple[str, tuple[str, ...], str | None] | None:
         """An entry that is the same article: by normalised link, else by the
         seeds' exact and near-duplicate tests.  The store is asked only about
         links and hashes it holds (sets in memory): most entries are new."""
@@ -574,9 +579,9 @@ class _Applier:
         if self.hashes is None:
             self.hashes = store.content_hashes()
         if fp.content_hash in self.hashes:
-            match = self.deduper.decide(p.article, fp)
+            match = self.deduper.decide(p.article, fp, keys=band_keys)
         else:  # what Deduper.decide does once its exact lookup found nothing
-            near = self.deduper.index.query(fp.signature)
+            near = self.deduper.index.query_keys(band_keys)
             # Asked only with candidates: any store call writes the held new entries.
             bodies = store.version_bodies(near) if near else []
             match = dedup.decide(None, dedup.verify(p.article, bodies), self.deduper.threshold)
@@ -714,12 +719,13 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
         # Stored in the order of the configuration, whatever order the fetches
         # end in: which source an entry is first seen in (its origin) must not
         # depend on network timing.  Later ones wait in memory meanwhile.
-        # Each group (one transaction) is what is ready when the writer asks:
-        # a writer slower than the network commits rarely, a faster one never
-        # waits for a group to fill.
+        # Each group (one transaction) is what is ready when the writer asks,
+        # from PER_TRANSACTION sources up: a writer slower than the network
+        # commits rarely, a faster one waits only for that many.
         waiting: dict[int, Fetched] = {}
         following = 0
         finished = False
+        ready: list[Fetched] = []
         while not finished:
             got = arrived.get()
             while True:
@@ -733,13 +739,14 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
                     got = arrived.get_nowait()
                 except queue.Empty:
                     break
-            ready: list[Fetched] = []
             while following in waiting:
                 ready.append(waiting.pop(following))
                 following += 1
-            yield from _groups(ready, MAX_PER_TRANSACTION)
-        yield from _groups((waiting[i] for i in sorted(waiting)),  # after a cancel: what came
-                           MAX_PER_TRANSACTION)
+            if len(ready) >= PER_TRANSACTION:
+                yield from _groups(ready, MAX_PER_TRANSACTION)
+                ready = []
+        ready += (waiting[i] for i in sorted(waiting))  # after a cancel: what came
+        yield from _groups(ready, MAX_PER_TRANSACTION)
 
     worker = threading.Thread(target=fetch_all, name="feedsvc-fetch-all", daemon=True)
     with _Parsers(len(plans)) as parsers:  # before the first thread: it may fork
