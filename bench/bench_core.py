@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -112,7 +113,25 @@ def floor(folder: Path) -> dict[str, float]:
                 total += len(fh.read())
         figures[label] = time.perf_counter() - t0
     figures["bytes"] = total
+    figures["create_file_ms"] = _create_cost(folder.parent)
     return figures
+
+
+def _create_cost(where: Path, count: int = 3000, size: int = 6000) -> float:
+    """Milliseconds of CPU to create one file of ``size`` bytes here (open,
+    write, close, as plainly as Python can), the floor under writing an
+    article page: with ~94,000 pages this bounds a cold publish."""
+    folder = Path(tempfile.mkdtemp(prefix="create-floor-", dir=where))
+    data = b"x" * size
+    try:
+        t0 = time.process_time()
+        for i in range(count):
+            fd = os.open(folder / f"{i:016x}.html", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, data)
+            os.close(fd)
+        return (time.process_time() - t0) / count * 1000
+    finally:
+        shutil.rmtree(folder)
 
 
 class Cli:
@@ -276,6 +295,7 @@ def table(results: dict[str, Any]) -> str:
     fl = s.get("floor", {})
     add("scandir + sort", fl.get("scandir_sort_s"), "s")
     add("read every file once (floor)", fl.get("read_s"), "s")
+    add("create one 6 KB file (page floor)", fl.get("create_file_ms"), "ms")
     add("feedsvc --version (start-up)", fl.get("startup_s"), "s")
     # Feeds hold the newest entries of each section: their size does not grow with N.
     for key, label, target, scaled in (

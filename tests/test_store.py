@@ -19,7 +19,16 @@ from feedsvc.config import SiteConfig
 from feedsvc.dedup import K, VersionBody, fingerprint
 from feedsvc.errors import StoreError
 from feedsvc.models import Article, Decision, Entry, FileOutcome
-from feedsvc.store import MIGRATIONS, FileState, RunInfo, Store
+from feedsvc.store import (
+    MIGRATIONS,
+    BulkWriter,
+    Encoded,
+    FileState,
+    RunInfo,
+    SourceItem,
+    SourceState,
+    Store,
+)
 
 SITE = SiteConfig(base_url="https://News.Example.org:8443/feeds/")
 DAY = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
@@ -455,3 +464,117 @@ def test_integrity_check_reports_broken_invariants(db: Path) -> None:
         assert s.integrity_check() == [f"versions row {two.version}: missing entries row",
                                        f"entry {one.id}: has no version",
                                        f"entry {two.id}: has no version"]
+
+
+# ---------------------------------------------------------------------------
+# bulk writes: a batch's rows planned in memory, written when it commits
+
+
+def rows_in_transaction(store: Store, table: str) -> int:
+    """Rows as the store's own connection sees them inside its open transaction."""
+    count: int = store._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return count
+
+
+def bulk_add(writer: BulkWriter, a: Article) -> tuple[str, int]:
+    fp = fingerprint(a)
+    return writer.add_entry(a, content_hash=fp.content_hash,
+                            encoded=Encoded.of(a, fp.signature), source="seeds")
+
+
+def test_a_bulk_batch_sees_its_own_rows_before_they_are_written(store: Store, db: Path) -> None:
+    before = add(store, art(1))
+    a, b = art(2), art(2, title="Story 2, corrected")
+    with store.bulk() as writer:
+        entry_id, version = bulk_add(writer, a)
+        assert rows_in_transaction(store, "entries") == 1  # planned, not written
+        assert writer.entry_for_content_hash(fingerprint(a).content_hash) == entry_id
+        assert writer.entry_for_content_hash(fingerprint(art(1)).content_hash) == before.id
+        fp = fingerprint(b)
+        revised = writer.add_revision(entry_id, b, content_hash=fp.content_hash,
+                                      encoded=Encoded.of(b, fp.signature), source="seeds")
+        assert revised == (entry_id, version + 1)
+        bodies = writer.version_bodies([version, before.version, 999])
+        assert bodies == [VersionBody(entry_id, a.section, a.paragraphs),
+                          VersionBody(before.id, a.section, art(1).paragraphs)]
+        writer.record_file("two.txt", size=1, mtime_ns=2, raw_hash=b"raw-two",
+                           outcome=FileOutcome("two.txt", Decision.NEW, entry_id=entry_id))
+        assert writer.entry_for_raw_hash(b"raw-two") == entry_id
+    # written as the per-file calls would have: consecutive numbers, latest text current
+    assert sql(db, "SELECT seq, id FROM entries ORDER BY seq") == [
+        (before.seq, before.id), (before.seq + 1, entry_id)]
+    assert sql(db, "SELECT id, title FROM versions ORDER BY id")[1:] == [
+        (version, "Story 2"), (version + 1, "Story 2, corrected")]
+    assert store.entry_for_raw_hash(b"raw-two") == entry_id
+    current = list(store.iter_entries())[-1]
+    assert (current.id, current.title, current.version) == (entry_id, b.title, version + 1)
+    assert store.integrity_check() == []
+
+
+def test_a_bulk_batch_that_raises_writes_nothing(store: Store, db: Path) -> None:
+    with pytest.raises(RuntimeError), store.bulk() as writer:
+        bulk_add(writer, art(1))
+        raise RuntimeError("boom")
+    assert sql(db, "SELECT count(*) FROM entries") == [(0,)]
+    with store.bulk() as writer:  # the numbers it handed out are handed out again
+        assert bulk_add(writer, art(1))[1] == 1
+
+
+def test_bulk_ids_stay_unique_when_their_hash_would_clash(store: Store) -> None:
+    fp = fingerprint(art(1))
+    first = add(store, art(1))
+    with store.bulk() as writer:
+        ids = [writer.add_entry(art(n), content_hash=fp.content_hash,
+                                encoded=Encoded.of(art(n), fp.signature), source="seeds")[0]
+               for n in (2, 3)]
+    pages = {e.page for e in store.iter_entries()}
+    assert len({first.id, *ids}) == len(pages) == 3
+
+
+def remote_item(key: str, source: str = "wire") -> SourceItem:
+    return SourceItem(source=source, key=key, original_id=key, original_link=None,
+                      norm_link=f"example.org/{key}", item_hash=key.encode(),
+                      published=DAY, updated=None, feed_updated=DAY)
+
+
+def add_remote(store: Store, a: Article, key: str) -> Entry:
+    fp = fingerprint(a)
+    return store.add_remote_entry(a, remote_item(key), link=None, content_html="<p>x</p>",
+                                  content_hash=fp.content_hash, signature=fp.signature)
+
+
+def test_new_remote_entries_are_held_until_anything_else_asks(store: Store, db: Path) -> None:
+    store.save_source_state(SourceState(name="wire", url="https://example.org/feed"))
+    with store.batch():
+        store.save_source_state(SourceState(name="wire", url="https://example.org/feed"))
+        one = add_remote(store, art(1), "a")
+        two = add_remote(store, art(2), "b")
+        assert rows_in_transaction(store, "entries") == 0  # held
+        # any other call of the store sees them, written in one go
+        assert store.entry_for_link("example.org/b") == (two.id, two.section, "wire")
+        assert rows_in_transaction(store, "entries") == 2
+        assert sql(db, "SELECT count(*) FROM entries") == [(0,)]  # not committed yet
+    rows = sql(db, "SELECT e.id, o.key, o.source FROM entries e"
+                   " JOIN source_entries o ON o.id = e.origin ORDER BY e.seq")
+    assert rows == [(one.id, "a", "wire"), (two.id, "b", "wire")]
+    assert store.integrity_check() == []
+
+
+def test_held_remote_entries_go_with_a_failed_savepoint(store: Store, db: Path) -> None:
+    with store.batch():
+        store.save_source_state(SourceState(name="wire", url="https://example.org/feed"))
+        kept = add_remote(store, art(1), "a")
+        with pytest.raises(RuntimeError), store.file_savepoint():
+            add_remote(store, art(2), "b")
+            raise RuntimeError("this source failed")
+        after = add_remote(store, art(3), "c")
+    assert [k for (k,) in sql(db, "SELECT key FROM source_entries ORDER BY id")] == ["a", "c"]
+    assert {e.id for e in store.iter_entries()} == {kept.id, after.id}
+    assert store.integrity_check() == []
+
+
+def test_a_remote_entry_outside_a_transaction_is_written_at_once(store: Store, db: Path) -> None:
+    with store.batch():
+        store.save_source_state(SourceState(name="wire", url="https://example.org/feed"))
+    entry = add_remote(store, art(1), "a")
+    assert sql(db, "SELECT id FROM entries") == [(entry.id,)]
