@@ -7,9 +7,10 @@ Three steps, so that no network wait ever holds the writer lock:
 2. :func:`fetch_plans` (no store at all): fetch, and in the same worker
    thread parse and prepare each feed (sanitized HTML, keys, fingerprints of
    the entries that are new or changed);
-3. :func:`apply_fetched` (writes, one transaction per source): each entry is
-   unchanged, a revision, a duplicate of an entry that arrived another way, or
-   new; then the source's state (validators, errors, next due time).
+3. :func:`apply_fetched` (writes; each source all or nothing in a savepoint,
+   many sources to a transaction): each entry is unchanged, a revision, a
+   duplicate of an entry that arrived another way, or new; then the source's
+   state (validators, errors, next due time).
 
 :func:`ingest_sources` runs the three with step 3 overlapping step 2.
 
