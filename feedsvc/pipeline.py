@@ -36,7 +36,8 @@ SOURCE = "seeds"
 #: Processes that read and parse for a large batch while this one decides and
 #: writes.  Two keep the writer busy (each parses at about its pace); more only
 #: compete with it for the cores.
-PREPARE_WORKERS = min(2, len(os.sched_getaffinity(0)))
+PREPARE_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True)
