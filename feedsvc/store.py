@@ -353,6 +353,22 @@ _RECORD_FILE = """INSERT INTO files (source, path, size, mtime_ns, raw_hash, dec
     decision = excluded.decision, entry_id = excluded.entry_id,
     message = excluded.message, seen = excluded.seen"""
 
+# Rows written in bulk, with the numbers the writer handed out (see BulkWriter, _Held).
+_INSERT_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated)
+    VALUES (?, ?, ?, ?, ?, ?)"""
+_INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, content_hash,
+    signature, title, authors, credit, paragraphs, link, content_html)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _version_row(version: int, seq: int, stamp: str, source: str, content_hash: bytes,
+                 article: Article, encoded: Encoded, link: str | None = None,
+                 content_html: str | None = None) -> tuple[Any, ...]:
+    """The values of :data:`_INSERT_VERSION` for one version."""
+    return (version, seq, stamp, source, content_hash, encoded.signature, article.title,
+            encoded.authors, article.credit, encoded.paragraphs, link, content_html)
+
+
 _SELECT_SOURCES = """SELECT name, url, current_url, etag, last_modified, body_hash, last_fetch,
     last_status, last_error, errors, next_due, disabled, interval, note, title, site_link,
     feed_id, feed_updated FROM sources ORDER BY name"""
@@ -715,6 +731,23 @@ class Store:
         tail = hashlib.blake2b(content_hash + salt, digest_size=8).hexdigest()
         return f"tag:{self._authority},{day}:{prefix}{tail}", f"articles/{folder}/{tail}.html"
 
+    def _free_id_and_page(self, node: _Node, content_hash: bytes, now: datetime,
+                          pending: set[str]) -> tuple[str, str]:
+        """:meth:`_id_and_page` of the first attempt whose page is neither
+        stored nor among the ``pending`` pages of rows not written yet."""
+        for attempt in itertools.count():
+            entry_id, page = self._id_and_page(node, content_hash, now, attempt)
+            if page not in pending and self._conn.execute(
+                    "SELECT 1 FROM entries WHERE page = ?", (page,)).fetchone() is None:
+                return entry_id, page
+        raise AssertionError("unreachable")
+
+    def _last_number(self, table: str) -> int:
+        """The highest row number of ``table``: SQLite gives the next row this plus one."""
+        number: int = self._conn.execute(
+            f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()[0]  # noqa: S608
+        return number
+
     def _mint_entry(self, node: _Node, content_hash: bytes, now: datetime,
                     dates: tuple[datetime, datetime] | None = None) -> tuple[int, str, str]:
         """Insert the entry row with a fresh id and page; (seq, id, page).
@@ -779,13 +812,10 @@ class Store:
     def bulk(self) -> Iterator[BulkWriter]:
         """A batch of files written the fast way: see :class:`BulkWriter`.
         Committed when the block ends, rolled back whole if it raises."""
-        with self.batch():
+        with self.batch():  # which also turns sqlite3 errors into StoreError
             writer = BulkWriter(self)
             yield writer
-            try:
-                writer.flush()
-            except sqlite3.Error as exc:
-                raise StoreError(f"database error: {exc}", where=self.path) from exc
+            writer.flush()
 
     # -- remote sources --------------------------------------------------------
 
@@ -935,12 +965,8 @@ class Store:
 
     def _hold(self) -> _Held:
         if self._held is None:
-            conn = self._conn
-            self._held = _Held(
-                conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0],
-                conn.execute("SELECT coalesce(max(id), 0) FROM versions").fetchone()[0],
-                conn.execute("SELECT coalesce(max(id), 0) FROM source_entries").fetchone()[0],
-                [], [], [], set(), set())
+            self._held = _Held(self._last_number("entries"), self._last_number("versions"),
+                               self._last_number("source_entries"), [], [], [], set(), set())
         return self._held
 
     def _write_held(self) -> None:
@@ -949,21 +975,14 @@ class Store:
         if held is None:
             return
         conn = self._conn
-        conn.executemany("INSERT INTO entries (seq, id, section_id, page, published, updated)"
-                         " VALUES (?, ?, ?, ?, ?, ?)", held.entries)
-        conn.executemany("INSERT INTO versions (id, entry_seq, created, source, content_hash,"
-                         " signature, title, authors, credit, paragraphs, link, content_html)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.versions)
+        conn.executemany(_INSERT_ENTRY, held.entries)
+        conn.executemany(_INSERT_VERSION, held.versions)
         conn.executemany("INSERT INTO source_entries (id, source, key, entry_seq, original_id,"
                          " original_link, norm_link, item_hash, published, updated,"
                          " feed_updated, first_seen, last_seen)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.items)
         conn.executemany("UPDATE entries SET origin = ? WHERE seq = ?",
                          [(row[0], row[3]) for row in held.items])
-
-    def _page_free(self, page: str, held: _Held) -> bool:
-        return page not in held.pages and self._conn.execute(
-            "SELECT 1 FROM entries WHERE page = ?", (page,)).fetchone() is None
 
     def _remote_dates(self, item: SourceItem, now: datetime) -> tuple[datetime, datetime]:
         published = item.published or item.updated or now
@@ -993,10 +1012,7 @@ class Store:
         published, updated = self._remote_dates(item, now)
         node = self._section(article.section)
         held = self._hold()
-        for attempt in itertools.count():
-            entry_id, page = self._id_and_page(node, content_hash, now, attempt)
-            if self._page_free(page, held):
-                break
+        entry_id, page = self._free_id_and_page(node, content_hash, now, held.pages)
         held.seq += 1
         held.version += 1
         held.item += 1
@@ -1004,10 +1020,9 @@ class Store:
         held.pages.add(page)
         held.keys.add((item.source, item.key))
         held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated)))
-        held.versions.append((held.version, held.seq, stamp, item.source, content_hash,
-                              signature_to_bytes(signature), article.title,
-                              _json(article.authors), article.credit, _json(article.paragraphs),
-                              link, content_html))
+        held.versions.append(_version_row(held.version, held.seq, stamp, item.source,
+                                          content_hash, article, Encoded.of(article, signature),
+                                          link, content_html))
         held.items.append((held.item, item.source, item.key, held.seq, item.original_id,
                            item.original_link, item.norm_link, item.item_hash,
                            _ts(item.published) if item.published else None,
@@ -1244,9 +1259,8 @@ class BulkWriter:
         self._store = store
         conn = store._conn
         self._conn = conn
-        self._seq: int = conn.execute("SELECT coalesce(max(seq), 0) FROM entries").fetchone()[0]
-        self._version: int = conn.execute(
-            "SELECT coalesce(max(id), 0) FROM versions").fetchone()[0]
+        self._seq = store._last_number("entries")
+        self._version = store._last_number("versions")
         self._entries: dict[str, _Planned] = {}  # id -> row, of entries this batch touches
         self._versions: list[tuple[Any, ...]] = []
         self._files: list[list[Any]] = []
@@ -1278,16 +1292,11 @@ class BulkWriter:
 
     # -- planning ----------------------------------------------------------------
 
-    def _page_taken(self, page: str) -> bool:
-        return page in self._pages or self._conn.execute(
-            "SELECT 1 FROM entries WHERE page = ?", (page,)).fetchone() is not None
-
     def _add_version(self, planned: _Planned, entry_id: str, article: Article,
                      content_hash: bytes, encoded: Encoded, source: str, stamp: str) -> int:
         self._version += 1
-        self._versions.append(
-            (self._version, planned.seq, stamp, source, content_hash, encoded.signature,
-             article.title, encoded.authors, article.credit, encoded.paragraphs))
+        self._versions.append(_version_row(self._version, planned.seq, stamp, source,
+                                           content_hash, article, encoded))
         self._by_content.setdefault(content_hash, entry_id)
         self._bodies[self._version] = (entry_id, article.section, encoded.paragraphs)
         return self._version
@@ -1299,10 +1308,7 @@ class BulkWriter:
         now = store._now()
         stamp = _ts(now)
         node = store._section(article.section)
-        for attempt in itertools.count():
-            entry_id, page = store._id_and_page(node, content_hash, now, attempt)
-            if not self._page_taken(page):
-                break
+        entry_id, page = store._free_id_and_page(node, content_hash, now, self._pages)
         self._seq += 1
         planned = _Planned(self._seq, node.id, stamp, stamp, page, new=True)
         self._entries[entry_id] = planned
@@ -1342,11 +1348,8 @@ class BulkWriter:
         conn = self._conn
         new = [(p.seq, entry_id, p.section_id, p.page, p.published, p.updated)
                for entry_id, p in self._entries.items() if p.new]
-        conn.executemany("INSERT INTO entries (seq, id, section_id, page, published, updated)"
-                         " VALUES (?, ?, ?, ?, ?, ?)", new)
-        conn.executemany("INSERT INTO versions (id, entry_seq, created, source, content_hash,"
-                         " signature, title, authors, credit, paragraphs)"
-                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._versions)
+        conn.executemany(_INSERT_ENTRY, new)
+        conn.executemany(_INSERT_VERSION, self._versions)
         conn.executemany("UPDATE entries SET updated = ? WHERE seq = ?",
                          [(p.updated, p.seq) for p in self._entries.values() if not p.new])
         seen = _ts(self._store._now())  # when the batch's files were read, to the second
