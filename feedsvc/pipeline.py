@@ -89,24 +89,28 @@ class Deduper:
 
     def band_keys(self, fps: Sequence[dedup.Fingerprint | None]) -> list[list[int] | None]:
         """LSH keys of many fingerprints in one vectorised step (None: no body)."""
-        real = [i for i, fp in enumerate(fps) if fp is not None]
+        real = [(i, fp.signature) for i, fp in enumerate(fps) if fp is not None]
         keys: list[list[int] | None] = [None] * len(fps)
         if real:
-            sigs = np.stack([fps[i].signature for i in real])  # type: ignore[union-attr]
-            for i, k in zip(real, dedup.band_keys(sigs, self.threshold), strict=True):
+            sigs = np.stack([sig for _, sig in real])
+            for (i, _), k in zip(real, dedup.band_keys(sigs, self.threshold), strict=True):
                 keys[i] = k
         return keys
 
-    def decide(self, article: Article, fp: dedup.Fingerprint, *, via: Lookups | None = None,
-               keys: list[int] | None = None) -> dedup.Match:
-        """NEW, REVISED or DUPLICATE for ``article``; ``keys`` are its
-        :meth:`band_keys` when the caller has them."""
-        look = self.store if via is None else via
-        exact = look.entry_for_content_hash(fp.content_hash)
+    def decide(self, article: Article, fp: dedup.Fingerprint, keys: list[int] | None, *,
+               via: Lookups | None = None) -> dedup.Match:
+        """NEW, REVISED or DUPLICATE for ``article``; ``keys`` are its :meth:`band_keys`."""
+        exact = (self.store if via is None else via).entry_for_content_hash(fp.content_hash)
         if exact is not None:
             return dedup.decide(exact, (), self.threshold)
-        found = self.index.query(fp.signature) if keys is None else self.index.query_keys(keys)
-        bodies = look.version_bodies(found) if found else []
+        return self.near(article, keys, via=via)
+
+    def near(self, article: Article, keys: list[int] | None, *,
+             via: Lookups | None = None) -> dedup.Match:
+        """:meth:`decide` for an article whose exact text is known not to be stored."""
+        found = self.index.query_keys(keys)
+        # Bodies are asked for only with candidates: a store call writes held rows.
+        bodies = (self.store if via is None else via).version_bodies(found) if found else []
         return dedup.decide(None, dedup.verify(article, bodies), self.threshold)
 
 
@@ -173,7 +177,7 @@ def _ingest_one(writer: BulkWriter, deduper: Deduper, prep: Prepared,
     article, fp, encoded = prep.article, prep.fingerprint, prep.encoded
     if article is None or fp is None or encoded is None:
         return FileOutcome(relpath, Decision.REJECTED, message=prep.problem)
-    match = deduper.decide(article, fp, via=writer, keys=keys)
+    match = deduper.decide(article, fp, keys, via=writer)
     if match.decision is Decision.DUPLICATE:
         return FileOutcome(relpath, Decision.DUPLICATE, entry_id=match.entry_id)
     if match.decision is Decision.REVISED:

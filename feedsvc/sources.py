@@ -580,12 +580,9 @@ class _Applier:
         if self.hashes is None:
             self.hashes = store.content_hashes()
         if fp.content_hash in self.hashes:
-            match = self.deduper.decide(p.article, fp, keys=band_keys)
-        else:  # what Deduper.decide does once its exact lookup found nothing
-            near = self.deduper.index.query_keys(band_keys)
-            # Asked only with candidates: any store call writes the held new entries.
-            bodies = store.version_bodies(near) if near else []
-            match = dedup.decide(None, dedup.verify(p.article, bodies), self.deduper.threshold)
+            match = self.deduper.decide(p.article, fp, band_keys)
+        else:  # no stored version has this text: only a near duplicate can match
+            match = self.deduper.near(p.article, band_keys)
         if match.entry_id is None or match.decision is Decision.NEW:
             return None
         origin = store.entry_origin(match.entry_id)
