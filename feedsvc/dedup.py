@@ -96,21 +96,8 @@ def _fold_one(cp: int) -> int:
 
 @cache
 def _fold_table() -> npt.NDArray[np.uint32]:
-    """:func:`_fold_one` over the Basic Multilingual Plane, built once.
-
-    Whole-string operations instead of a call per code point (several times
-    quicker; a run that parses nothing should not wait for this): letters and
-    digits are found by ``str.isalnum`` per character, lower-cased in one
-    ``str.lower`` of them all where that keeps one character each."""
-    table = np.full(0x10000, _SPACE, dtype=np.uint32)
-    alnum = [cp for cp in range(0x10000) if chr(cp).isalnum()]
-    letters = "".join(map(chr, alnum))
-    lowered = letters.lower()
-    if len(lowered) == len(letters):
-        table[alnum] = np.frombuffer(lowered.encode("utf-32-le"), dtype="<u4")
-    else:  # some lower case is longer than one character: per code point
-        table[alnum] = [_fold_one(cp) for cp in alnum]
-    return table
+    """:func:`_fold_one` over the Basic Multilingual Plane (built once, ~30 ms)."""
+    return np.array([_fold_one(cp) for cp in range(0x10000)], dtype=np.uint32)
 
 
 @cache
