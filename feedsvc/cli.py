@@ -32,11 +32,9 @@ if TYPE_CHECKING:
     from .publish import PublishReport
     from .sources import SourcesReport
 
-# Each command imports what it needs when it runs (the seeds pipeline, the
-# publisher): a cron job or a status query should not pay for all of them.
-
-# feedsvc.sources (HTTP client, feed parsers) is imported only by the code
-# that reads remote feeds: it adds a third of a second to every start.
+# Each command imports what it needs when it runs: the seeds pipeline, the
+# publisher, and feedsvc.sources (HTTP client, feed parsers; a third of a
+# second by itself).  A cron job or a status query should not pay for all of them.
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # --strict and at least one input file was rejected
@@ -76,6 +74,11 @@ def _paths(f: F) -> F:
                      help="SQLite store (overrides store.path).")(f)
     return click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
                         help="Seeds folder (overrides seeds.folder).")(f)
+
+
+def _out(f: F) -> F:
+    return click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+                        help="Output folder (overrides publish.folder).")(f)
 
 
 def _wait(f: F) -> F:
@@ -195,8 +198,7 @@ def ingest(config_path: Path | None, verbose: int, quiet: int, seeds: Path | Non
 @cli.command(name="publish")
 @_common
 @_paths
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder (overrides publish.folder).")
+@_out
 @click.option("--strict", is_flag=True,
               help="Exit 1 if any input file is rejected or any remote source fails.")
 @_only
@@ -230,8 +232,7 @@ def _publish_summary(r: PublishReport, cfg: Config) -> str:
 @cli.command()
 @_common
 @_paths
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder (overrides publish.folder).")
+@_out
 @click.option("--once", is_flag=True,
               help="Run every due job once, publish if anything changed, then exit (cron).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",

@@ -410,14 +410,22 @@ def assert_consistent(project: Path) -> None:
     assert temps == [], temps
 
 
+def published_once(project: Path, runs: list[Run], rng: random.Random, title: str,
+                   interval: int) -> Run:
+    """A daemon scanning every ``interval`` seconds (no watcher), started on
+    one seed file titled ``title``, once it has published it."""
+    (project / "config.toml").write_text(config_text(scan_interval=interval, watch=False))
+    drop(project / "seeds", "000_first.txt", seed_text(rng, title=title))
+    run = start(runs, project)
+    run.wait_jobs("publish", 1, 30)
+    return run
+
+
 def test_new_files_reach_the_feeds_within_two_scan_intervals(project: Path,
                                                              runs: list[Run]) -> None:
     interval = 2
-    (project / "config.toml").write_text(config_text(scan_interval=interval, watch=False))
     rng = random.Random(3)
-    drop(project / "seeds", "000_first.txt", seed_text(rng, title="First article of the day"))
-    run = start(runs, project)
-    run.wait_jobs("publish", 1, 30)
+    run = published_once(project, runs, rng, "First article of the day", interval)
     atom = project / "data" / "feeds" / "atom.xml"
     assert feed_titles(atom) == ["First article of the day"]
     status = feedsvc("status", cwd=project).stdout
@@ -438,11 +446,8 @@ def test_new_files_reach_the_feeds_within_two_scan_intervals(project: Path,
 def test_a_separate_ingest_is_published_by_the_next_scan(project: Path, tmp_path: Path,
                                                          runs: list[Run]) -> None:
     interval = 2
-    (project / "config.toml").write_text(config_text(scan_interval=interval, watch=False))
     rng = random.Random(4)
-    drop(project / "seeds", "000_first.txt", seed_text(rng, title="Seen by the daemon"))
-    run = start(runs, project)
-    run.wait_jobs("publish", 1, 30)
+    run = published_once(project, runs, rng, "Seen by the daemon", interval)
     # another folder, the same store: the daemon's own scan finds nothing new
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
