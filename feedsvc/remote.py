@@ -180,11 +180,18 @@ def _absolute(base: str) -> Callable[[re.Match[str]], str]:
     return fix
 
 
+@functools.cache
+def _cleaner() -> nh3.Cleaner:
+    """nh3's default allowlist, built once: ``nh3.clean`` builds it on every call,
+    which costs a third of the cleaning."""
+    return nh3.Cleaner()
+
+
 def sanitize(markup: str, base: str | None) -> str:
     """Allowlist-sanitized HTML (nh3), relative URLs resolved against ``base``."""
     if not markup.strip():
         return ""
-    clean = nh3.clean(markup)
+    clean = _cleaner().clean(markup)
     if base and ("href=" in clean or "src=" in clean or "cite=" in clean):
         clean = _ATTR_VALUE.sub(_absolute(base), clean)
     return clean.strip()
@@ -340,6 +347,8 @@ def _q(ns: str, name: str) -> str:
 def _text(el: etree._Element | None) -> str:
     if el is None:
         return ""
+    if len(el) == 0:  # the common case: .text is all of it, and a quarter the cost
+        return el.text or ""
     return "".join(el.itertext())
 
 

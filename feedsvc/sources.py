@@ -274,7 +274,7 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     notes = list(parsed.warnings)
     keyed, _mode, key_notes = assign_keys(parsed.items)
     notes += key_notes
-    out: list[Prepared] = []
+    kept: list[tuple[str, RemoteItem, Article, bytes, str | None]] = []
     filtered = implausible = 0
     for k in keyed:
         item = k.item
@@ -285,11 +285,15 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
         if (published, updated) != (item.published, item.updated):
             implausible += 1
             item = replace(item, published=published, updated=updated)
-        h = item_hash(item)
         article = Article(section=source.section_for(item.categories), title=_title(item),
                           authors=item.authors, credit=None, paragraphs=item.text)
-        fp = None if known.get(k.key) == h else dedup.fingerprint(article)
-        out.append(Prepared(k.key, item, article, h, k.norm_link, fp))
+        kept.append((k.key, item, article, item_hash(item), k.norm_link))
+    # Only what is new or changed is fingerprinted, all of it in one step.
+    changed = [row[2] for row in kept if known.get(row[0]) != row[3]]
+    fps = iter(dedup.fingerprints(changed))
+    out = [Prepared(key, item, article, h, link,
+                    None if known.get(key) == h else next(fps))
+           for key, item, article, h, link in kept]
     if implausible:
         notes.append(f"{implausible} entr{'y' if implausible == 1 else 'ies'} with a date before "
                      "1990 or in the future: the date is treated as missing")

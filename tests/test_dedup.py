@@ -27,6 +27,7 @@ from feedsvc.dedup import (
     decide,
     estimate,
     fingerprint,
+    fingerprints,
     normalise,
     shingles,
     signature,
@@ -221,6 +222,33 @@ def test_fingerprint_is_hash_and_signature() -> None:
     fp = fingerprint(article(TRAM))
     assert fp.content_hash == content_hash(article(TRAM))
     assert np.array_equal(fp.signature, signature(shingles(TRAM)))
+
+
+_body_text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(_body_text, max_size=3).map(tuple), max_size=6))
+def test_fingerprints_of_many_equal_each_fingerprint(bodies: list[tuple[str, ...]]) -> None:
+    # Empty, blank, tiny, ASCII, non-ASCII and astral bodies side by side.
+    arts = [article(b) for b in bodies]
+    many = fingerprints(arts)
+    assert len(many) == len(arts)
+    for art, fp in zip(arts, many, strict=True):
+        one = fingerprint(art)
+        assert fp.content_hash == one.content_hash
+        assert np.array_equal(fp.signature, one.signature)
+
+
+def test_fingerprints_of_many_real_bodies_and_edge_cases() -> None:
+    bodies = [TRAM, (), ("",), ("  !! ",), ("ab",), ("x" * 7,), ("Ünïcode — text ✓",),
+              ("\U0001d518nicode \U0001f600 astral",), MARKETS_MONDAY, EDITORIAL_ONE,
+              ("\0\x01 a\x01b ",)]
+    for group in (bodies, bodies[::-1], bodies[1:2], bodies[:1]):
+        arts = [article(b) for b in group]
+        assert all(a.content_hash == b.content_hash and np.array_equal(a.signature, b.signature)
+                   for a, b in zip(fingerprints(arts), map(fingerprint, arts), strict=True))
+    assert fingerprints([]) == []
 
 
 def test_signature_ignores_order_and_repeats_of_shingles() -> None:
