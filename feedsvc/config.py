@@ -8,6 +8,7 @@ named.  Relative paths in the file are relative to the file's own folder, so
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -154,6 +155,13 @@ class Config:
     def data_dir(self) -> Path:
         """The folder holding the store (and the writer lock)."""
         return self.store.path.parent
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def load_config(path: Path | None) -> Config:

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from .models import Article, Decision, SectionPath
+from .models import Article, Decision, VersionBody
 
 U64 = npt.NDArray[np.uint64]
 
@@ -522,14 +522,6 @@ class LshIndex:
 
 # ---------------------------------------------------------------------------
 # the decision
-
-
-class VersionBody(NamedTuple):
-    """A stored version as near-duplicate verification needs it."""
-
-    entry_id: str
-    section: SectionPath
-    paragraphs: tuple[str, ...]
 
 
 class Candidate(NamedTuple):

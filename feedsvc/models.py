@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 #: A section path such as ``("National", "Politics")``; ``()`` is the root.
 SectionPath = tuple[str, ...]
@@ -29,6 +30,14 @@ class Article:
     title: str
     authors: tuple[str, ...]
     credit: str | None
+    paragraphs: tuple[str, ...]
+
+
+class VersionBody(NamedTuple):
+    """A stored version as near-duplicate verification needs it."""
+
+    entry_id: str
+    section: SectionPath
     paragraphs: tuple[str, ...]
 
 

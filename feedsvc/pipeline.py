@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,9 +18,9 @@ from typing import Protocol
 import numpy as np
 
 from . import dedup
-from .config import Config
+from .config import Config, usable_cores
 from .errors import InputError
-from .models import Article, Decision, FileOutcome
+from .models import Article, Decision, FileOutcome, VersionBody
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
 from .store import BulkWriter, FileState, Store, open_store
@@ -36,8 +35,7 @@ SOURCE = "seeds"
 #: Processes that read and parse for a large batch while this one decides and
 #: writes.  Two keep the writer busy (each parses at about its pace); more only
 #: compete with it for the cores.
-PREPARE_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1)
+PREPARE_WORKERS = min(2, usable_cores())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +62,7 @@ class Lookups(Protocol):
 
     def entry_for_content_hash(self, h: bytes) -> str | None: ...
 
-    def version_bodies(self, version_ids: Iterable[int]) -> list[dedup.VersionBody]: ...
+    def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]: ...
 
 
 class Deduper:

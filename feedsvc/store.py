@@ -29,12 +29,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
 from .clock import Clock, system_clock
 from .config import Config, SiteConfig
-from .dedup import K, VersionBody, signature_to_bytes, signatures_from_bytes
 from .errors import StoreError
 from .models import (
     Article,
@@ -44,13 +40,21 @@ from .models import (
     Origin,
     Section,
     SectionPath,
+    VersionBody,
     section_label,
 )
 from .slugs import mint_slug
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     # Imported where the schema changes: most starts find it up to date.
     from sqlite_utils import Database
+
+# numpy (through feedsvc.dedup) is imported by the methods that handle
+# signatures: a run that only refreshes sources or reads the store (a 304
+# pass, ``feedsvc status``) does not pay its import, a tenth of a second.
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -290,6 +294,8 @@ class Encoded:
 
     @classmethod
     def of(cls, article: Article, signature: npt.NDArray[np.uint64]) -> Encoded:
+        from .dedup import signature_to_bytes
+
         return cls(_json(article.authors), _json(article.paragraphs),
                    signature_to_bytes(signature))
 
@@ -356,6 +362,10 @@ _RECORD_FILE = """INSERT INTO files (source, path, size, mtime_ns, raw_hash, dec
 # Rows written in bulk, with the numbers the writer handed out (see BulkWriter, _Held).
 _INSERT_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated)
     VALUES (?, ?, ?, ?, ?, ?)"""
+# A remote entry and its origin row refer to each other: the entry goes in
+# first, naming its origin, with foreign keys deferred until the origin is in.
+_INSERT_REMOTE_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated,
+    origin) VALUES (?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, content_hash,
     signature, title, authors, credit, paragraphs, link, content_html)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -662,6 +672,10 @@ class Store:
     @_translated
     def load_signatures(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
         """Every version's id and signature, as (n,) and (n, K) arrays."""
+        import numpy as np
+
+        from .dedup import K, signatures_from_bytes
+
         count = self._conn.execute("SELECT max(id) FROM versions").fetchone()[0] or 0
         keys = np.empty(count, dtype=np.int64)
         sigs = np.empty((count, K), dtype=np.uint64)
@@ -706,6 +720,8 @@ class Store:
     def _insert_version(self, seq: int, article: Article, content_hash: bytes,
                         signature: npt.NDArray[np.uint64], source: str, now: datetime,
                         link: str | None = None, content_html: str | None = None) -> int:
+        from .dedup import signature_to_bytes
+
         cur = self._conn.execute(
             "INSERT INTO versions (entry_seq, created, source, content_hash, signature, title,"
             " authors, credit, paragraphs, link, content_html)"
@@ -975,14 +991,15 @@ class Store:
         if held is None:
             return
         conn = self._conn
-        conn.executemany(_INSERT_ENTRY, held.entries)
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        conn.executemany(_INSERT_REMOTE_ENTRY, held.entries)
         conn.executemany(_INSERT_VERSION, held.versions)
         conn.executemany("INSERT INTO source_entries (id, source, key, entry_seq, original_id,"
                          " original_link, norm_link, item_hash, published, updated,"
                          " feed_updated, first_seen, last_seen)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.items)
-        conn.executemany("UPDATE entries SET origin = ? WHERE seq = ?",
-                         [(row[0], row[3]) for row in held.items])
+        # Every entry's origin is in now: back to checking each statement.
+        conn.execute("PRAGMA defer_foreign_keys = OFF")
 
     def _remote_dates(self, item: SourceItem, now: datetime) -> tuple[datetime, datetime]:
         published = item.published or item.updated or now
@@ -1019,7 +1036,8 @@ class Store:
         stamp = _ts(now)
         held.pages.add(page)
         held.keys.add((item.source, item.key))
-        held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated)))
+        held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated),
+                             held.item))
         held.versions.append(_version_row(held.version, held.seq, stamp, item.source,
                                           content_hash, article, Encoded.of(article, signature),
                                           link, content_html))

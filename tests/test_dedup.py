@@ -20,7 +20,6 @@ from feedsvc.dedup import (
     K,
     LshIndex,
     Match,
-    VersionBody,
     band_keys,
     bands_for,
     content_hash,
@@ -34,7 +33,7 @@ from feedsvc.dedup import (
     similarity,
     verify,
 )
-from feedsvc.models import Article, Decision, Entry
+from feedsvc.models import Article, Decision, Entry, VersionBody
 from feedsvc.store import Store
 
 TRAM = (
