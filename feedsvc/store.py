@@ -362,10 +362,6 @@ _RECORD_FILE = """INSERT INTO files (source, path, size, mtime_ns, raw_hash, dec
 # Rows written in bulk, with the numbers the writer handed out (see BulkWriter, _Held).
 _INSERT_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated)
     VALUES (?, ?, ?, ?, ?, ?)"""
-# A remote entry and its origin row refer to each other: the entry goes in
-# first, naming its origin, with foreign keys deferred until the origin is in.
-_INSERT_REMOTE_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated,
-    origin) VALUES (?, ?, ?, ?, ?, ?, ?)"""
 _INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, content_hash,
     signature, title, authors, credit, paragraphs, link, content_html)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -991,15 +987,17 @@ class Store:
         if held is None:
             return
         conn = self._conn
-        conn.execute("PRAGMA defer_foreign_keys = ON")
-        conn.executemany(_INSERT_REMOTE_ENTRY, held.entries)
+        conn.executemany(_INSERT_ENTRY, held.entries)
         conn.executemany(_INSERT_VERSION, held.versions)
         conn.executemany("INSERT INTO source_entries (id, source, key, entry_seq, original_id,"
                          " original_link, norm_link, item_hash, published, updated,"
                          " feed_updated, first_seen, last_seen)"
                          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", held.items)
-        # Every entry's origin is in now: back to checking each statement.
-        conn.execute("PRAGMA defer_foreign_keys = OFF")
+        # An entry and its origin refer to each other: the origin is set last.
+        # (Deferring foreign keys instead makes SQLite scan entries, which has
+        # no index on origin, for every origin row inserted.)
+        conn.executemany("UPDATE entries SET origin = ? WHERE seq = ?",
+                         [(row[0], row[3]) for row in held.items])
 
     def _remote_dates(self, item: SourceItem, now: datetime) -> tuple[datetime, datetime]:
         published = item.published or item.updated or now
@@ -1036,8 +1034,7 @@ class Store:
         stamp = _ts(now)
         held.pages.add(page)
         held.keys.add((item.source, item.key))
-        held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated),
-                             held.item))
+        held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated)))
         held.versions.append(_version_row(held.version, held.seq, stamp, item.source,
                                           content_hash, article, Encoded.of(article, signature),
                                           link, content_html))
