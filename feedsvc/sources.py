@@ -27,6 +27,7 @@ stays in the store.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -65,7 +66,7 @@ from .remote import (
     canonical_url,
     parse_feed,
 )
-from .store import KnownItem, SourceItem, SourceState, Store
+from .store import Encoded, KnownItem, SourceItem, SourceState, Store
 
 if TYPE_CHECKING:
     from . import dedup
@@ -104,7 +105,9 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """One entry of a fetched feed, ready to store."""
+    """One entry of a fetched feed, ready to store.  An entry that is new or
+    changed comes fingerprinted, in the store's encoding and with its LSH
+    keys, all computed beside the parsing: the writer only decides and writes."""
 
     key: str
     item: RemoteItem
@@ -112,30 +115,36 @@ class Prepared:
     item_hash: bytes
     norm_link: str | None  # only when the link can identify the article
     fingerprint: dedup.Fingerprint | None  # None: unchanged since last time, not computed
+    encoded: Encoded | None = None  # with the fingerprint
+    band_keys: list[int] | None = None  # with the fingerprint; None also for an empty body
 
     def pack(self) -> tuple[object, ...]:
         """Plain values for the trip from a worker process: pickling the
-        dataclasses themselves costs three times as much."""
-        from . import dedup
-
-        i, a, fp = self.item, self.article, self.fingerprint
+        dataclasses themselves costs three times as much.  The body travels
+        once, as the store's JSON."""
+        i, a, fp, enc = self.item, self.article, self.fingerprint, self.encoded
+        paragraphs = enc.paragraphs if enc is not None else json.dumps(list(i.text))
         return (self.key, i.guid, i.link, i.title, i.authors, i.categories, i.published,
-                i.updated, i.content_html, i.text, a.section, a.title, self.item_hash,
+                i.updated, i.content_html, paragraphs, a.section, a.title, self.item_hash,
                 self.norm_link, fp.content_hash if fp else None,
-                dedup.signature_to_bytes(fp.signature) if fp else None)
+                enc.authors if enc else None, enc.signature if enc else None, self.band_keys)
 
     @classmethod
     def unpack(cls, v: tuple[Any, ...]) -> Prepared:
-        (key, guid, link, title, authors, categories, published, updated, content, text,
-         section, article_title, item_hash, norm_link, content_hash, signature) = v
+        (key, guid, link, title, authors, categories, published, updated, content, paragraphs,
+         section, article_title, item_hash, norm_link, content_hash, authors_json, signature,
+         band_keys) = v
         from . import dedup
 
+        text = tuple(json.loads(paragraphs))
         item = RemoteItem(guid, link, title, authors, categories, published, updated, content,
                           text)
-        fp = None if content_hash is None else dedup.Fingerprint(
-            content_hash, dedup.signatures_from_bytes(signature, 1)[0])
+        fp = enc = None
+        if content_hash is not None:
+            fp = dedup.Fingerprint(content_hash, dedup.signatures_from_bytes(signature, 1)[0])
+            enc = Encoded(authors_json, paragraphs, signature)
         return cls(key, item, Article(section, article_title, authors, None, text), item_hash,
-                   norm_link, fp)
+                   norm_link, fp, enc, band_keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,16 +278,19 @@ def _wanted(source: SourceConfig, item: RemoteItem) -> bool:
     return not any(re.search(p, t) for p in source.exclude for t in texts)
 
 
-Prepare = Callable[[SourceConfig, bytes, str, Mapping[str, bytes], datetime],
+Prepare = Callable[[SourceConfig, bytes, str, Mapping[str, bytes], datetime, float],
                    tuple[FeedMeta, list[Prepared], int, list[str]]]
 
 
 def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-            now: datetime) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
+            now: datetime, threshold: float) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
     """Feed bytes → entries ready to store (pure apart from CPU).  ``known``
     maps the keys stored before to their item hashes: an unchanged entry is
-    not fingerprinted.  Raises :class:`FetchError` for a document that is
+    not fingerprinted.  ``threshold`` is the near-duplicate threshold the LSH
+    keys are cut for.  Raises :class:`FetchError` for a document that is
     refused or not a feed."""
+    import numpy as np
+
     from . import dedup
 
     parsed = parse_feed(data, url)
@@ -301,17 +313,26 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
         kept.append((k.key, item, article, item_hash(item), k.norm_link))
     # Only what is new or changed is fingerprinted, all of it in one step.
     changed = [row[2] for row in kept if known.get(row[0]) != row[3]]
-    fps = iter(dedup.fingerprints(changed))
-    out = [Prepared(key, item, article, h, link,
-                    None if known.get(key) == h else next(fps))
-           for key, item, article, h, link in kept]
+    fps = dedup.fingerprints(changed)
+    keys = iter(dedup.band_keys(np.stack([fp.signature for fp in fps]), threshold)
+                if fps else [])
+    fresh = iter(fps)
+    out = []
+    for key, item, article, h, link in kept:
+        fp = None if known.get(key) == h else next(fresh)
+        if fp is None:
+            out.append(Prepared(key, item, article, h, link, None))
+        else:
+            out.append(Prepared(key, item, article, h, link, fp, Encoded.of(article, fp.signature),
+                                next(keys)))
     if implausible:
         notes.append(f"{implausible} entr{'y' if implausible == 1 else 'ies'} with a date before "
                      "1990 or in the future: the date is treated as missing")
     return parsed.meta, out, filtered, notes
 
 
-def fetch_one(fetcher: Fetcher, plan: Plan, clock: Clock, parse: Prepare = prepare) -> Fetched:
+def fetch_one(fetcher: Fetcher, plan: Plan, clock: Clock, threshold: float,
+              parse: Prepare = prepare) -> Fetched:
     """Fetch and prepare one source (runs in a worker thread; no store)."""
     response = fetcher.fetch(plan.request)
     now = clock()
@@ -322,7 +343,7 @@ def fetch_one(fetcher: Fetcher, plan: Plan, clock: Clock, parse: Prepare = prepa
         return Fetched(plan, response, now, body_hash)  # same bytes: nothing to parse
     try:
         meta, items, filtered, notes = parse(plan.source, response.body, response.url,
-                                             plan.known, now)
+                                             plan.known, now, threshold)
     except FetchError as exc:
         return Fetched(plan, response, now, body_hash, error=exc.message)
     except Exception as exc:  # a bug met on one feed: recorded and retried, the run goes on
@@ -348,7 +369,8 @@ def fetch_plans(plans: Sequence[Plan], config: Config, *, clock: Clock = system_
         def one(index: int) -> None:
             if cancel is not None and cancel.is_set():
                 return
-            results[index] = fetched = fetch_one(fetcher, plans[index], clock, parse)
+            results[index] = fetched = fetch_one(fetcher, plans[index], clock,
+                                                 config.dedup.threshold, parse)
             if done is not None:
                 done(index, fetched)
 
@@ -361,9 +383,10 @@ POOL_FROM = 8
 
 
 def _prepare_packed(source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-                    now: datetime) -> tuple[FeedMeta, list[tuple[object, ...]], int, list[str]]:
+                    now: datetime, threshold: float
+                    ) -> tuple[FeedMeta, list[tuple[object, ...]], int, list[str]]:
     """:func:`prepare`, in a worker process."""
-    meta, items, filtered, notes = prepare(source, data, url, known, now)
+    meta, items, filtered, notes = prepare(source, data, url, known, now, threshold)
     return meta, [p.pack() for p in items], filtered, notes
 
 
@@ -402,12 +425,13 @@ class _Parsers:
         log.debug("parsing %d feeds in %d worker process(es)", count, PARSE_WORKERS)
 
     def prepare(self, source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-                now: datetime) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
+                now: datetime, threshold: float
+                ) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
         if self._pool is None:
-            return prepare(source, data, url, known, now)
+            return prepare(source, data, url, known, now, threshold)
         try:
             meta, packed, filtered, notes = self._pool.submit(
-                _prepare_packed, source, data, url, known, now).result()
+                _prepare_packed, source, data, url, known, now, threshold).result()
         except BrokenProcessPool:
             raise FetchError("the parsing process died", where=url) from None
         return meta, [Prepared.unpack(p) for p in packed], filtered, notes
@@ -514,12 +538,11 @@ class _Applier:
             known = self.store.known_items(name).get(name, {})  # the plan's may be stale
             feed_updated = state.feed_updated or fetched.fetched_at
             present = {known[p.key].entry_id for p in fetched.items if p.key in known}
-            # The near-duplicate index's keys of the whole feed in one step.
-            keys = self.deduper.band_keys([p.fingerprint for p in fetched.items])
-            for prepared, band_keys in zip(fetched.items, keys, strict=True):
+            for prepared in fetched.items:
                 # Each store call below is atomic on its own: no savepoint per item.
                 decision = self._item(plan.source, prepared, known.get(prepared.key),
-                                      feed_updated, fetched.fetched_at, present, band_keys)
+                                      feed_updated, fetched.fetched_at, present,
+                                      prepared.band_keys)
                 counts[decision.value] += 1
             if fetched.filtered:
                 counts["filtered"] += fetched.filtered
@@ -575,6 +598,8 @@ class _Applier:
                 self._record(item, known.entry_id)
                 return Decision.DUPLICATE
             return self._revise(p, item, known.entry_id, known.section, known.updated, now)
+        if p.fingerprint is None:  # the plan had it as unchanged: a stale plan
+            band_keys = self.deduper.band_keys([self._fingerprint(p, p.article)])[0]
         target = self._match(p, band_keys)
         if target is not None:
             entry_id, section, origin = target
@@ -592,7 +617,8 @@ class _Applier:
         link = p.item.link
         entry = store.add_remote_entry(p.article, item, link=link,
                                        content_html=p.item.content_html,
-                                       content_hash=fp.content_hash, signature=fp.signature)
+                                       content_hash=fp.content_hash, signature=fp.signature,
+                                       encoded=p.encoded)
         self._added(p, fp)
         self.deduper.index.add_keys(entry.version, band_keys)
         present.add(entry.id)

@@ -1006,7 +1006,8 @@ class Store:
     @functools.partial(_translating, write_held=False)
     def add_remote_entry(self, article: Article, item: SourceItem, *, link: str | None,
                          content_html: str, content_hash: bytes,
-                         signature: npt.NDArray[np.uint64]) -> Entry:
+                         signature: npt.NDArray[np.uint64],
+                         encoded: Encoded | None = None) -> Entry:
         """A new entry from a remote source.  ``published``/``updated`` are the
         source's dates; a missing one is the other, and with neither both are
         now (first seen).  That stands in for ordering only: no publication
@@ -1015,7 +1016,8 @@ class Store:
         Inside a transaction its rows are held back and written together with
         those of the entries that follow (:class:`_Held`), before any other
         call reads or writes, and before the enclosing savepoint or
-        transaction ends."""
+        transaction ends.  ``encoded`` is the article's :class:`Encoded`, when
+        the caller has it already."""
         held = self._held
         if not self._conn.in_transaction or \
                 (held is not None and (item.source, item.key) in held.keys):
@@ -1036,7 +1038,8 @@ class Store:
         held.keys.add((item.source, item.key))
         held.entries.append((held.seq, entry_id, node.id, page, _ts(published), _ts(updated)))
         held.versions.append(_version_row(held.version, held.seq, stamp, item.source,
-                                          content_hash, article, Encoded.of(article, signature),
+                                          content_hash, article,
+                                          encoded or Encoded.of(article, signature),
                                           link, content_html))
         held.items.append((held.item, item.source, item.key, held.seq, item.original_id,
                            item.original_link, item.norm_link, item.item_hash,

@@ -749,10 +749,13 @@ def test_many_sources_are_parsed_in_worker_processes(site: Site) -> None:
 
 def test_prepared_entries_survive_the_trip_from_a_worker() -> None:
     from feedsvc.config import SourceConfig
+    from feedsvc.dedup import band_keys
     from feedsvc.sources import Prepared, prepare
+    from feedsvc.store import Encoded
 
     src = SourceConfig("x", "http://x.example/", ("News",))
-    _, items, _, _ = prepare(src, doc("atom10.xml"), "http://x.example/f", {}, T0)
+    _, items, _, _ = prepare(src, doc("atom10.xml"), "http://x.example/f", {}, T0, 0.8)
+    assert items
     for p in items:
         back = Prepared.unpack(p.pack())
         assert back.item == p.item and back.article == p.article
@@ -760,6 +763,16 @@ def test_prepared_entries_survive_the_trip_from_a_worker() -> None:
         assert back.fingerprint is not None and p.fingerprint is not None
         assert back.fingerprint.content_hash == p.fingerprint.content_hash
         assert (back.fingerprint.signature == p.fingerprint.signature).all()
+        # the store's encoding and the LSH keys, computed beside the parsing
+        assert back.encoded == p.encoded == Encoded.of(p.article, p.fingerprint.signature)
+        expected = band_keys(p.fingerprint.signature.reshape(1, -1), 0.8)[0]
+        assert back.band_keys == p.band_keys == expected
+    # an entry known unchanged is neither fingerprinted nor encoded, and still travels
+    known = {items[0].key: items[0].item_hash}
+    _, again, _, _ = prepare(src, doc("atom10.xml"), "http://x.example/f", known, T0, 0.8)
+    same = Prepared.unpack(again[0].pack())
+    assert (same.fingerprint, same.encoded, same.band_keys) == (None, None, None)
+    assert same.item == items[0].item and same.article == items[0].article
 
 
 def test_sources_listing(site: Site) -> None:
