@@ -5,9 +5,11 @@ stored for it) into :class:`Response` values; it never raises for anything a
 server or the network can do: every fault becomes a response with an
 ``error``.  Bytes only: parsing is :mod:`feedsvc.remote`'s job.
 
-* httpx, one shared connection pool; connect and read timeouts, and a total
-  bound on each fetch (redirects included) checked before every hop and
-  after every chunk of the body, so a slowly trickling body is cut off too;
+* libcurl (pycurl) moves the bytes, each fetching thread with its own handle
+  and kept connections; a connect timeout, a read timeout (nothing received
+  for that long) and a total bound on each fetch (redirects included),
+  checked before every hop, after every chunk of the body and whenever the
+  transfer waits, so a slowly trickling body is cut off too;
 * the body is streamed and decoded here (gzip, deflate) with the size cap
   applied to the decoded bytes as they come, so neither a huge body nor a
   compression bomb is ever held in memory beyond the cap;
@@ -36,11 +38,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
+from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
 
-import httpx
+import certifi
+import pycurl
 
 from . import __version__
 from .config import FetchConfig
@@ -158,26 +163,98 @@ class _Body:
 # ----------------------------------------------------------------------------- fetching
 
 
-class Fetcher:
-    """An HTTP client shared by all fetches of one run; close it when done."""
+class _Exchange:
+    """One HTTP request/response on a curl handle, as libcurl hands it over:
+    header lines, then body chunks (still encoded)."""
 
-    def __init__(self, config: FetchConfig, agent: str, *,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, limit: int, deadline: float, started: float) -> None:
+        self.status: int | None = None
+        self.reason = ""
+        self.headers: dict[str, str] = {}
+        self.body: _Body | None = None
+        self.failure: _Failure | None = None
+        self.drained = 0
+        self.last = started  # when anything last arrived
+        self._limit = limit
+        self._deadline = deadline
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def header(self, raw: bytes) -> int | None:
+        self.last = time.monotonic()
+        line = raw.decode("iso-8859-1").rstrip("\r\n")
+        if line.startswith("HTTP/"):  # a new response (after a 1xx): start over
+            _, _, rest = line.partition(" ")
+            code, _, reason = rest.partition(" ")
+            self.status = int(code) if code.isdigit() else None
+            self.reason, self.headers = reason.strip(), {}
+        elif line:
+            name, colon, value = line.partition(":")
+            if colon:
+                key = name.strip().lower()
+                old = self.headers.get(key)
+                self.headers[key] = value.strip() if old is None else f"{old}, {value.strip()}"
+        elif self.ok and self.status is not None:  # end of a final response's headers
+            encoding = self.headers.get("content-encoding", "")
+            length = self.headers.get("content-length", "")
+            try:
+                if not encoding and length.isdigit() and int(length) > self._limit:
+                    raise _Failure(f"body of {length} bytes is larger than {self._limit}: "
+                                   "not read", self.status)
+                self.body = _Body(encoding, self._limit, self._deadline)
+            except _Failure as exc:
+                self.failure = _Failure(exc.message, self.status)
+                return -1  # stop the transfer here
+        return None
+
+    def write(self, data: bytes) -> int | None:
+        self.last = time.monotonic()
+        if self.body is None:
+            # Not a body we want (an error page, a redirect's note): read a
+            # little of it to keep the connection, then give up on both.
+            self.drained += len(data)
+            return 0 if self.drained > DRAIN_BYTES else None
+        try:
+            self.body.add(data)
+        except _Failure as exc:
+            self.failure = _Failure(exc.message, self.status)
+            return 0
+        return None
+
+
+class _Handles(threading.local):
+    """Each fetching thread's own libcurl handles (a handle is used by one
+    thread at a time); connections are kept per thread between requests."""
+
+    easy: pycurl.Curl | None = None
+    multi: pycurl.CurlMulti | None = None
+
+
+class Fetcher:
+    """An HTTP client shared by all fetches of one run; close it when done.
+
+    libcurl (pycurl) moves the bytes: the transfer runs in C with the GIL
+    released, and Python sees only header lines and body chunks.  A fetch
+    costs a fifth of the CPU it does through a pure-Python client, which a
+    run of hundreds of sources (most of them answering 304) feels.
+    """
+
+    def __init__(self, config: FetchConfig, agent: str) -> None:
         self.config = config
-        self._client = httpx.Client(
-            headers={"User-Agent": agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-            follow_redirects=False,
-            timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
-            limits=httpx.Limits(max_connections=config.concurrency,
-                                max_keepalive_connections=config.concurrency),
-            transport=transport,
-        )
+        self._agent = agent
+        self._local = _Handles()
+        self._all: list[pycurl.Curl | pycurl.CurlMulti] = []
+        self._lock = threading.Lock()
         self._hosts: dict[str, threading.Semaphore] = defaultdict(
             lambda: threading.Semaphore(config.per_host))
-        self._hosts_lock = threading.Lock()
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            handles, self._all = self._all, []
+        for handle in handles:
+            handle.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -185,10 +262,18 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _handles(self) -> tuple[pycurl.Curl, pycurl.CurlMulti]:
+        local = self._local
+        if local.easy is None or local.multi is None:
+            local.easy, local.multi = pycurl.Curl(), pycurl.CurlMulti()
+            with self._lock:
+                self._all += [local.easy, local.multi]
+        return local.easy, local.multi
+
     @contextmanager
     def _slot(self, url: str) -> Iterator[None]:
         host = (urlsplit(url).hostname or "").lower()
-        with self._hosts_lock:
+        with self._lock:
             slot = self._hosts[host]
         with slot:
             yield
@@ -203,7 +288,8 @@ class Fetcher:
         try:
             for _hop in range(MAX_REDIRECTS + 1):
                 with self._slot(url):
-                    result = self._one(url, request, deadline, started)
+                    exchange = self._exchange(url, request, deadline)
+                result = self._answer(exchange, url, started)
                 if isinstance(result, Response):
                     moved = url if permanent and url != request.url else None
                     return _replace_url(result, url, moved)
@@ -219,45 +305,98 @@ class Fetcher:
             return Response(Outcome.FAILED, url, status=exc.status, error=exc.message,
                             elapsed=time.monotonic() - started)
 
-    def _one(self, url: str, request: Request, deadline: float, started: float
-             ) -> Response | tuple[int, str]:
-        """One request: a final response, or (status, location) of a redirect."""
-        left = deadline - time.monotonic()
+    def _setup(self, easy: pycurl.Curl, url: str, request: Request, left: float,
+               exchange: _Exchange) -> None:
+        easy.reset()  # options only: the connection cache stays
+        headers = [f"Accept: {ACCEPT}", "Accept-Encoding: gzip, deflate"]
+        if request.etag:
+            headers.append(f"If-None-Match: {request.etag}")
+        if request.last_modified:
+            headers.append(f"If-Modified-Since: {request.last_modified}")
+        setopt = easy.setopt
+        setopt(pycurl.URL, url)
+        setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        setopt(pycurl.NOSIGNAL, 1)  # timeouts without signals: safe in threads
+        setopt(pycurl.USERAGENT, self._agent)
+        setopt(pycurl.HTTPHEADER, headers)
+        setopt(pycurl.FOLLOWLOCATION, 0)  # redirects are followed (and judged) by fetch()
+        setopt(pycurl.CAINFO, certifi.where())
+        setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(min(self.config.connect_timeout, left) * 1000)))
+        setopt(pycurl.TIMEOUT_MS, max(1, int(left * 1000) + 50))  # a backstop; see _exchange
+        setopt(pycurl.HEADERFUNCTION, exchange.header)
+        setopt(pycurl.WRITEFUNCTION, exchange.write)
+
+    def _exchange(self, url: str, request: Request, deadline: float) -> _Exchange:
+        """One request, its response read (or refused) as far as is wanted.
+
+        Driven through a multi handle so that this loop wakes when data comes
+        or a bound is due: the read timeout (no byte for ``read_timeout``
+        seconds once connected) and the total bound are enforced here, to
+        the millisecond; libcurl keeps the connect timeout."""
+        now = time.monotonic()
+        left = deadline - now
         if left <= 0:
             raise _Failure("took longer than the total time bound")
-        cfg = self.config
-        timeout = httpx.Timeout(min(cfg.read_timeout, left), connect=min(cfg.connect_timeout,
-                                                                          left))
-        headers = {}
-        if request.etag:
-            headers["If-None-Match"] = request.etag
-        if request.last_modified:
-            headers["If-Modified-Since"] = request.last_modified
+        easy, multi = self._handles()
+        exchange = _Exchange(self.config.max_bytes, deadline, now)
+        self._setup(easy, url, request, left, exchange)
+        read_timeout = self.config.read_timeout
+        multi.add_handle(easy)
         try:
-            with self._client.stream("GET", url, headers=headers, timeout=timeout) as r:
-                return self._answer(r, url, deadline, started)
-        except httpx.TimeoutException as exc:
-            raise _Failure(f"timed out ({type(exc).__name__})") from None
-        except httpx.TooManyRedirects as exc:  # pragma: no cover - redirects are ours
-            raise _Failure(str(exc)) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise _Failure(f"{type(exc).__name__}: {exc}".rstrip(": ")) from None
+            while True:
+                while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                    pass
+                _, done, failed = multi.info_read()
+                if done or failed:
+                    break
+                now = time.monotonic()
+                if now >= deadline:
+                    raise _Failure("timed out: took longer than the total time bound",
+                                   exchange.status)
+                wait = deadline - now
+                if easy.getinfo(pycurl.CONNECT_TIME) > 0 or easy.getinfo(pycurl.NUM_CONNECTS) == 0:
+                    quiet = now - exchange.last  # connected (or reusing a connection)
+                    if quiet >= read_timeout:
+                        raise _Failure(f"timed out: nothing received for {read_timeout:g} s",
+                                       exchange.status)
+                    wait = min(wait, read_timeout - quiet)
+                else:
+                    exchange.last = now  # still connecting: libcurl's connect timeout runs
+                    wait = min(wait, read_timeout)
+                multi.select(max(0.001, wait))
+        finally:
+            multi.remove_handle(easy)
+        if failed:
+            _, code, message = failed[0]
+            if exchange.failure is not None:
+                raise exchange.failure
+            drained = code == pycurl.E_WRITE_ERROR and exchange.body is None \
+                and exchange.drained > DRAIN_BYTES
+            if not drained:
+                if code == pycurl.E_OPERATION_TIMEDOUT:
+                    if time.monotonic() >= deadline:
+                        raise _Failure("timed out: took longer than the total time bound",
+                                       exchange.status)
+                    raise _Failure(f"timed out ({message})", exchange.status)
+                raise _Failure(message or f"transfer failed (libcurl error {code})",
+                               exchange.status)
+        if exchange.status is None:
+            raise _Failure("no HTTP response")
+        return exchange
 
-    def _answer(self, r: httpx.Response, url: str, deadline: float, started: float
-                ) -> Response | tuple[int, str]:
-        status = r.status_code
-        h = r.headers
-        if not 200 <= status < 300:
-            _drain(r, deadline)
+    def _answer(self, x: _Exchange, url: str, started: float) -> Response | tuple[int, str]:
+        status = x.status
+        assert status is not None
+        h = x.headers
         if status in _REDIRECTS:
             location = h.get("location")
             if not location:
                 raise _Failure(f"HTTP {status} without a Location", status)
             return status, location
         now = datetime.now(UTC)
-        common = {"url": url, "status": status, "etag": h.get("etag"),
-                  "last_modified": h.get("last-modified"),
-                  "max_age": cache_lifetime(h, now)}
+        common: dict[str, Any] = {"url": url, "status": status, "etag": h.get("etag"),
+                                  "last_modified": h.get("last-modified"),
+                                  "max_age": cache_lifetime(h, now)}
         if status == 304:
             return Response(Outcome.NOT_MODIFIED, elapsed=time.monotonic() - started, **common)
         if status == 410:
@@ -267,20 +406,12 @@ class Fetcher:
             # An HTTP-date is read against the server's own clock (Date), if it sent it.
             said = _http_date(h.get("date", "")) or now
             wait = retry_after(h.get("retry-after"), said) if status in (429, 503) else None
-            return Response(Outcome.FAILED, error=f"HTTP {status} {r.reason_phrase}".strip(),
+            reason = x.reason or _reason(status)
+            return Response(Outcome.FAILED, error=f"HTTP {status} {reason}".strip(),
                             retry_after=wait, elapsed=time.monotonic() - started, **common)
-        limit = self.config.max_bytes
-        encoding = h.get("content-encoding", "")
-        length = h.get("content-length", "")
-        if not encoding and length.isdigit() and int(length) > limit:
-            raise _Failure(f"body of {length} bytes is larger than {limit}: not read", status)
-        body = _Body(encoding, limit, deadline)
-        try:
-            for chunk in r.iter_raw():
-                body.add(chunk)
-        except _Failure as exc:
-            raise _Failure(exc.message, status) from None
-        return Response(Outcome.OK, body=body.bytes(), content_type=h.get("content-type"),
+        if x.body is None:
+            raise _Failure("no body", status)
+        return Response(Outcome.OK, body=x.body.bytes(), content_type=h.get("content-type"),
                         elapsed=time.monotonic() - started, **common)
 
     def _file(self, request: Request, started: float) -> Response:
@@ -326,20 +457,12 @@ class Fetcher:
 DRAIN_BYTES = 65_536
 
 
-def _drain(r: httpx.Response, deadline: float) -> None:
-    """Read and drop a short body: a response closed unread closes its
-    connection, and a new one costs more than the 304 it served."""
-    length = r.headers.get("content-length", "")
-    if length.isdigit() and int(length) > DRAIN_BYTES:
-        return
-    seen = 0
+def _reason(status: int) -> str:
+    """The standard reason phrase (HTTP/2 answers have none of their own)."""
     try:
-        for chunk in r.iter_raw():
-            seen += len(chunk)
-            if seen > DRAIN_BYTES or time.monotonic() > deadline:
-                return
-    except httpx.HTTPError:
-        return  # only a courtesy to the connection pool
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _replace_url(response: Response, url: str, moved: str | None) -> Response:
