@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import random
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import zlib
@@ -303,6 +306,30 @@ def test_connection_refused() -> None:
     with Fetcher(FAST, AGENT) as fetcher:
         r = fetcher.fetch(fetcher_request(f"http://127.0.0.1:{port}/feed"))
     assert r.outcome is Outcome.FAILED and r.status is None and r.error
+
+
+def test_https_certificates_are_verified(tmp_path: Path, fetcher: Fetcher) -> None:
+    # A server whose certificate no authority signed: nothing is read from it.
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    server.start()
+    try:
+        server.expect_request("/feed").respond_with_data(RSS)
+        url = server.url_for("/feed")
+        assert url.startswith("https://")
+        r = fetcher.fetch(fetcher_request(url))
+    finally:
+        server.stop()
+    assert r.outcome is Outcome.FAILED and r.status is None and r.body is None
+    assert "certificate" in (r.error or "").lower()
 
 
 def test_local_files(tmp_path: Path, fetcher: Fetcher) -> None:
