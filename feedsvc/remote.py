@@ -35,7 +35,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
@@ -155,10 +155,38 @@ def paragraphs(markup: str) -> tuple[str, ...]:
     return tuple(t for t in (" ".join(p.split()) for p in text.split("\n")) if t)
 
 
-@functools.lru_cache(maxsize=4096)
+#: A path-absolute reference (``/story/12``) that ``urljoin`` would only put
+#: after the base's scheme and host: no dot segments, query, fragment,
+#: parameters, spaces or control characters for it to rework.
+_PLAIN_PATH = re.compile(r"/(?!/)[^\x00-\x20\x7f?#;]*")
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(base: str) -> str | None:
+    """``scheme://host`` of an http(s) base URL, else None."""
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
 def _join(base: str, value: str) -> str | None:
     """``value`` resolved against ``base`` (None: an unparseable URL, kept as written).
-    Cached: feeds repeat the same few relative links in every entry."""
+    A plain path-absolute link (most relative links in feeds) is the base's
+    origin and the path, as ``urljoin`` gives it, at a fraction of its cost."""
+    if _PLAIN_PATH.fullmatch(value) and "/." not in value:
+        origin = _origin(base)
+        if origin is not None:
+            return origin + value
+    return _urljoin(base, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _urljoin(base: str, value: str) -> str | None:
+    # Cached: feeds repeat the same few relative links in every entry.
     try:
         return urljoin(base, value)
     except ValueError:
@@ -206,6 +234,26 @@ def text_as_html(text: str) -> str:
 # ----------------------------------------------------------------------------- dates
 
 
+# RFC 822 as nearly every RSS feed writes it; anything else goes to email.utils.
+_RFC822 = re.compile(r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
+                     r"Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
+_MONTHS = {name: n for n, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
+def _rfc822(text: str) -> datetime | None:
+    """``parsedate_to_datetime`` for the common spelling, a tenth of its cost
+    (None: not that spelling; ValueError: not a real moment)."""
+    m = _RFC822.fullmatch(text)
+    if m is None:
+        return None
+    day, month, year, hour, minute, second, sign, zh, zm = m.groups()
+    offset = timedelta(hours=int(zh), minutes=int(zm))
+    zone = timezone(-offset if sign == "-" else offset)
+    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                    tzinfo=zone)
+
+
 def parse_date(value: str | None) -> datetime | None:
     """RFC 822 (RSS) or RFC 3339/W3CDTF (Atom, Dublin Core) → aware UTC; None
     when absent or unreadable.  A date without a zone is read as UTC."""
@@ -223,7 +271,7 @@ def parse_date(value: str | None) -> datetime | None:
             moment = None
     if moment is None:
         try:
-            moment = parsedate_to_datetime(text)
+            moment = _rfc822(text) or parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
     if moment.tzinfo is None:

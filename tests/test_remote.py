@@ -345,3 +345,43 @@ def test_unidentifiable_and_repeated_items_are_skipped_one_by_one() -> None:
     keyed, _, notes = assign_keys(items)
     assert len(keyed) == 2
     assert "2 entries skipped" in notes[-1]
+
+
+_URL_CHARS = st.sampled_from(list("abz09/.-_~%?#;:@!$&'()*+,= \t\x00é/"))
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["http://a.example/x/y.xml", "https://u:p@a.example:8443/f?x=1#f",
+                        "HTTP://A.example/", "http://[::1]:80/a", "file:///tmp/x.xml",
+                        "http://a.example/b;p?q", "https://a.example"]),
+       st.text(_URL_CHARS, max_size=20).map(lambda tail: "/" + tail))
+def test_resolving_a_path_gives_exactly_what_urljoin_gives(base: str, path: str) -> None:
+    # The shortcut for plain "/path" links must not change a single resolved URL.
+    from urllib.parse import urljoin
+
+    from feedsvc.remote import _join
+
+    try:
+        expected: str | None = urljoin(base, path)
+    except ValueError:
+        expected = None
+    assert _join(base, path) == expected
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["", "Sat, ", "Mon, ", "sat, ", "Sat,"]), st.integers(0, 40),
+       st.sampled_from(["Jan", "Feb", "Nov", "Dec", "nov", "Sept"]), st.integers(1890, 2100),
+       st.integers(0, 25), st.integers(0, 61), st.integers(0, 61),
+       st.sampled_from(["+0000", "-0000", "+0530", "-0800", "+2400", "-2359", "GMT", "EST"]))
+def test_the_quick_rfc822_reading_agrees_with_email_utils(
+        weekday: str, day: int, month: str, year: int, hour: int, minute: int, second: int,
+        zone: str) -> None:
+    from email.utils import parsedate_to_datetime
+
+    text = f"{weekday}{day:02d} {month} {year} {hour:02d}:{minute:02d}:{second:02d} {zone}"
+    try:
+        slow = parsedate_to_datetime(text)
+        expected = (slow if slow.tzinfo else slow.replace(tzinfo=UTC)).astimezone(UTC)
+    except (TypeError, ValueError, IndexError):
+        expected = None
+    assert parse_date(text) == expected
