@@ -296,10 +296,43 @@ def _tracking(name: str) -> bool:
     return low.startswith(("utm_", "pk_", "mtm_", "hsa_")) or low in TRACKING
 
 
+# An http(s) link whose parts need no decoding: host of letters, digits, dots
+# and hyphens, a path, a query of plain name=value pairs.  Read directly;
+# anything else goes through urllib (same result, several times the cost).
+_PLAIN_LINK = re.compile(r"https?://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s]*)?"
+                         r"(?:\?([A-Za-z0-9_.~=&-]*))?(?:#\S*)?")
+
+
+def _plain_link(url: str) -> str | None:
+    m = _PLAIN_LINK.fullmatch(url)
+    if m is None:
+        return None
+    host, port, path, query = m.groups()
+    host = host.lower().rstrip(".").removeprefix("www.")
+    if not host or (port is not None and int(port) > 65535):
+        return None
+    if port and int(port) not in (0, 80, 443):
+        host = f"{host}:{int(port)}"
+    pairs = []
+    for piece in (query or "").split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            if "=" in value:
+                return None  # urlencode would escape it: leave that to urllib
+            if not _tracking(name):
+                pairs.append((name, value))
+    pairs.sort()
+    kept = "&".join(f"{k}={v}" for k, v in pairs)
+    return f"//{host}{path or '/'}" + (f"?{kept}" if kept else "")
+
+
 def normalise_link(url: str) -> str:
     """A link reduced to what identifies the article: scheme, ``www.``,
     default port, fragment and tracking parameters dropped; host lower case;
     the remaining parameters sorted."""
+    plain = _plain_link(url.strip())
+    if plain is not None:
+        return plain
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").rstrip(".")
