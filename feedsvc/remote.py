@@ -330,15 +330,19 @@ def normalise_link(url: str) -> str:
     """A link reduced to what identifies the article: scheme, ``www.``,
     default port, fragment and tracking parameters dropped; host lower case;
     the remaining parameters sorted."""
-    plain = _plain_link(url.strip())
-    if plain is not None:
-        return plain
+    url = url.strip()
+    plain = _plain_link(url)
+    return plain if plain is not None else _normalise_with_urllib(url)
+
+
+def _normalise_with_urllib(url: str) -> str:
+    """:func:`normalise_link` of any link, through urllib's parsing and quoting."""
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".")
         port = parts.port
     except ValueError:
-        return url.strip()
+        return url
     host = host.removeprefix("www.")
     if port and port not in (80, 443):
         host = f"{host}:{port}"
