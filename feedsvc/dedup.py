@@ -377,6 +377,18 @@ def band_keys(sigs: npt.NDArray[np.uint64], threshold: float) -> list[list[int] 
     return keys
 
 
+def fingerprint_band_keys(fps: Sequence[Fingerprint | None], threshold: float
+                          ) -> list[list[int] | None]:
+    """:func:`band_keys` of many fingerprints; None for one not computed or an empty body."""
+    real = [(i, fp.signature) for i, fp in enumerate(fps) if fp is not None]
+    keys: list[list[int] | None] = [None] * len(fps)
+    if real:
+        sigs = np.stack([sig for _, sig in real])
+        for (i, _), k in zip(real, band_keys(sigs, threshold), strict=True):
+            keys[i] = k
+    return keys
+
+
 class LshIndex:
     """Banded MinHash LSH over version ids, sub-quadratic and compact.
 

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from . import dedup
 from .config import Config, usable_cores
 from .errors import InputError
@@ -87,13 +85,7 @@ class Deduper:
 
     def band_keys(self, fps: Sequence[dedup.Fingerprint | None]) -> list[list[int] | None]:
         """LSH keys of many fingerprints in one vectorised step (None: no body)."""
-        real = [(i, fp.signature) for i, fp in enumerate(fps) if fp is not None]
-        keys: list[list[int] | None] = [None] * len(fps)
-        if real:
-            sigs = np.stack([sig for _, sig in real])
-            for (i, _), k in zip(real, dedup.band_keys(sigs, self.threshold), strict=True):
-                keys[i] = k
-        return keys
+        return dedup.fingerprint_band_keys(fps, self.threshold)
 
     def decide(self, article: Article, fp: dedup.Fingerprint, keys: list[int] | None, *,
                via: Lookups | None = None) -> dedup.Match:

@@ -27,7 +27,6 @@ stays in the store.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -66,7 +65,15 @@ from .remote import (
     canonical_url,
     parse_feed,
 )
-from .store import Encoded, KnownItem, SourceItem, SourceState, Store
+from .store import (
+    Encoded,
+    KnownItem,
+    SourceItem,
+    SourceState,
+    Store,
+    decode_strings,
+    encode_strings,
+)
 
 if TYPE_CHECKING:
     from . import dedup
@@ -123,7 +130,7 @@ class Prepared:
         dataclasses themselves costs three times as much.  The body travels
         once, as the store's JSON."""
         i, a, fp, enc = self.item, self.article, self.fingerprint, self.encoded
-        paragraphs = enc.paragraphs if enc is not None else json.dumps(list(i.text))
+        paragraphs = enc.paragraphs if enc is not None else encode_strings(i.text)
         return (self.key, i.guid, i.link, i.title, i.authors, i.categories, i.published,
                 i.updated, i.content_html, paragraphs, a.section, a.title, self.item_hash,
                 self.norm_link, fp.content_hash if fp else None,
@@ -136,7 +143,7 @@ class Prepared:
          band_keys) = v
         from . import dedup
 
-        text = tuple(json.loads(paragraphs))
+        text = decode_strings(paragraphs)
         item = RemoteItem(guid, link, title, authors, categories, published, updated, content,
                           text)
         fp = enc = None
@@ -289,8 +296,6 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     not fingerprinted.  ``threshold`` is the near-duplicate threshold the LSH
     keys are cut for.  Raises :class:`FetchError` for a document that is
     refused or not a feed."""
-    import numpy as np
-
     from . import dedup
 
     parsed = parse_feed(data, url)
@@ -314,17 +319,15 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     # Only what is new or changed is fingerprinted, all of it in one step.
     changed = [row[2] for row in kept if known.get(row[0]) != row[3]]
     fps = dedup.fingerprints(changed)
-    keys = iter(dedup.band_keys(np.stack([fp.signature for fp in fps]), threshold)
-                if fps else [])
-    fresh = iter(fps)
+    fresh = zip(fps, dedup.fingerprint_band_keys(fps, threshold), strict=True)
     out = []
     for key, item, article, h, link in kept:
-        fp = None if known.get(key) == h else next(fresh)
-        if fp is None:
+        if known.get(key) == h:
             out.append(Prepared(key, item, article, h, link, None))
-        else:
-            out.append(Prepared(key, item, article, h, link, fp, Encoded.of(article, fp.signature),
-                                next(keys)))
+            continue
+        fp, band_keys = next(fresh)
+        out.append(Prepared(key, item, article, h, link, fp, Encoded.of(article, fp.signature),
+                            band_keys))
     if implausible:
         notes.append(f"{implausible} entr{'y' if implausible == 1 else 'ies'} with a date before "
                      "1990 or in the future: the date is treated as missing")
@@ -541,8 +544,7 @@ class _Applier:
             for prepared in fetched.items:
                 # Each store call below is atomic on its own: no savepoint per item.
                 decision = self._item(plan.source, prepared, known.get(prepared.key),
-                                      feed_updated, fetched.fetched_at, present,
-                                      prepared.band_keys)
+                                      feed_updated, fetched.fetched_at, present)
                 counts[decision.value] += 1
             if fetched.filtered:
                 counts["filtered"] += fetched.filtered
@@ -583,9 +585,8 @@ class _Applier:
         return dedup.fingerprint(article)
 
     def _item(self, source: SourceConfig, p: Prepared, known: KnownItem | None,
-              feed_updated: datetime, now: datetime, present: set[str],
-              band_keys: list[int] | None) -> Decision:
-        """What to do with one entry; ``band_keys`` are its fingerprint's LSH keys."""
+              feed_updated: datetime, now: datetime, present: set[str]) -> Decision:
+        """What to do with one entry."""
         store = self.store
         item = SourceItem(source=source.name, key=p.key, original_id=p.item.guid,
                           original_link=p.item.link, norm_link=p.norm_link,
@@ -598,6 +599,7 @@ class _Applier:
                 self._record(item, known.entry_id)
                 return Decision.DUPLICATE
             return self._revise(p, item, known.entry_id, known.section, known.updated, now)
+        band_keys = p.band_keys
         if p.fingerprint is None:  # the plan had it as unchanged: a stale plan
             band_keys = self.deduper.band_keys([self._fingerprint(p, p.article)])[0]
         target = self._match(p, band_keys)

@@ -271,12 +271,14 @@ def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def _json(items: Iterable[str]) -> str:
+def encode_strings(items: Iterable[str]) -> str:
+    """A list of strings as the store keeps it (authors, paragraphs, a section path)."""
     # ASCII escapes: the encoder's fast path, several times quicker on non-ASCII text.
     return json.dumps(list(items))
 
 
-def _strings(text: str) -> tuple[str, ...]:
+def decode_strings(text: str) -> tuple[str, ...]:
+    """:func:`encode_strings` read back."""
     return tuple(json.loads(text))
 
 
@@ -296,7 +298,7 @@ class Encoded:
     def of(cls, article: Article, signature: npt.NDArray[np.uint64]) -> Encoded:
         from .dedup import signature_to_bytes
 
-        return cls(_json(article.authors), _json(article.paragraphs),
+        return cls(encode_strings(article.authors), encode_strings(article.paragraphs),
                    signature_to_bytes(signature))
 
 
@@ -578,7 +580,7 @@ class Store:
         self._paths.clear()
         rows = self._conn.execute("SELECT id, path, slug, slug_path, feed_id FROM sections")
         for row_id, path_json, slug, slug_path, feed_id in rows:
-            path = _strings(path_json)
+            path = decode_strings(path_json)
             self._nodes[path] = _Node(row_id, path, slug, slug_path, feed_id)
             self._paths[row_id] = path
 
@@ -593,8 +595,8 @@ class Store:
         cur = self._conn.execute(
             "INSERT INTO sections (parent_id, name, path, slug, slug_path, feed_id, created)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (parent.id if parent else None, path[-1] if path else "", _json(path), slug,
-             slug_path, feed_id, _ts(now)))
+            (parent.id if parent else None, path[-1] if path else "", encode_strings(path),
+             slug, slug_path, feed_id, _ts(now)))
         assert cur.lastrowid is not None
         node = _Node(cur.lastrowid, path, slug, slug_path, feed_id)
         self._nodes[path] = node
@@ -708,7 +710,7 @@ class Store:
         rows = self._conn.execute(
             "SELECT v.id, e.id, e.section_id, v.paragraphs FROM versions v"  # noqa: S608
             f" JOIN entries e ON e.seq = v.entry_seq WHERE v.id IN ({marks})", ids).fetchall()
-        return {vid: VersionBody(eid, self._path_of(sid), _strings(paras))
+        return {vid: VersionBody(eid, self._path_of(sid), decode_strings(paras))
                 for vid, eid, sid, paras in rows}
 
     # -- writes --------------------------------------------------------------
@@ -723,8 +725,8 @@ class Store:
             " authors, credit, paragraphs, link, content_html)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (seq, _ts(now), source, content_hash, signature_to_bytes(signature), article.title,
-             _json(article.authors), article.credit, _json(article.paragraphs), link,
-             content_html))
+             encode_strings(article.authors), article.credit,
+             encode_strings(article.paragraphs), link, content_html))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -1135,8 +1137,8 @@ class Store:
                             feed_updated=_dt(feed_updated), original_id=original_id,
                             dated=bool(dated))
         return Entry(id=entry_id, seq=seq, version=version, section=self._path_of(section_id),
-                     title=title, authors=_strings(authors), credit=credit,
-                     paragraphs=_strings(paragraphs), published=_dt(published),
+                     title=title, authors=decode_strings(authors), credit=credit,
+                     paragraphs=decode_strings(paragraphs), published=_dt(published),
                      updated=_dt(updated), page=page, link=link, content_html=content,
                      origin=origin)
 
@@ -1305,7 +1307,7 @@ class BulkWriter:
         for v in ids:
             if v in self._bodies:
                 entry_id, section, paragraphs = self._bodies[v]
-                found[v] = VersionBody(entry_id, section, _strings(paragraphs))
+                found[v] = VersionBody(entry_id, section, decode_strings(paragraphs))
         return [found[v] for v in ids if v in found]
 
     # -- planning ----------------------------------------------------------------
