@@ -244,6 +244,7 @@ class Fetcher:
     def __init__(self, config: FetchConfig, agent: str) -> None:
         self.config = config
         self._agent = agent
+        self._ca_bundle = certifi.where()  # a path, looked up once
         self._local = _Handles()
         self._all: list[pycurl.Curl | pycurl.CurlMulti] = []
         self._lock = threading.Lock()
@@ -320,7 +321,7 @@ class Fetcher:
         setopt(pycurl.USERAGENT, self._agent)
         setopt(pycurl.HTTPHEADER, headers)
         setopt(pycurl.FOLLOWLOCATION, 0)  # redirects are followed (and judged) by fetch()
-        setopt(pycurl.CAINFO, certifi.where())
+        setopt(pycurl.CAINFO, self._ca_bundle)
         setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(min(self.config.connect_timeout, left) * 1000)))
         setopt(pycurl.TIMEOUT_MS, max(1, int(left * 1000) + 50))  # a backstop; see _exchange
         setopt(pycurl.HEADERFUNCTION, exchange.header)
@@ -351,8 +352,7 @@ class Fetcher:
                     break
                 now = time.monotonic()
                 if now >= deadline:
-                    raise _Failure("timed out: took longer than the total time bound",
-                                   exchange.status)
+                    raise _over_time(exchange.status)
                 wait = deadline - now
                 if easy.getinfo(pycurl.CONNECT_TIME) > 0 or easy.getinfo(pycurl.NUM_CONNECTS) == 0:
                     quiet = now - exchange.last  # connected (or reusing a connection)
@@ -375,8 +375,7 @@ class Fetcher:
             if not drained:
                 if code == pycurl.E_OPERATION_TIMEDOUT:
                     if time.monotonic() >= deadline:
-                        raise _Failure("timed out: took longer than the total time bound",
-                                       exchange.status)
+                        raise _over_time(exchange.status)
                     raise _Failure(f"timed out ({message})", exchange.status)
                 raise _Failure(message or f"transfer failed (libcurl error {code})",
                                exchange.status)
@@ -455,6 +454,10 @@ class Fetcher:
 #: The most of an unwanted body (an error page, a redirect's note) read to
 #: keep the connection for the next request; a longer one closes it.
 DRAIN_BYTES = 65_536
+
+
+def _over_time(status: int | None) -> _Failure:
+    return _Failure("timed out: took longer than the total time bound", status)
 
 
 def _reason(status: int) -> str:
