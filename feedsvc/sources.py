@@ -71,8 +71,6 @@ from .store import (
     SourceItem,
     SourceState,
     Store,
-    decode_strings,
-    encode_strings,
 )
 
 if TYPE_CHECKING:
@@ -128,22 +126,22 @@ class Prepared:
     def pack(self) -> tuple[object, ...]:
         """Plain values for the trip from a worker process: pickling the
         dataclasses themselves costs three times as much.  The body travels
-        once, as the store's JSON."""
+        once as text and, when new or changed, once more as the store's JSON:
+        unpickling strings is a copy, decoding JSON ten times that."""
         i, a, fp, enc = self.item, self.article, self.fingerprint, self.encoded
-        paragraphs = enc.paragraphs if enc is not None else encode_strings(i.text)
         return (self.key, i.guid, i.link, i.title, i.authors, i.categories, i.published,
-                i.updated, i.content_html, paragraphs, a.section, a.title, self.item_hash,
+                i.updated, i.content_html, i.text, a.section, a.title, self.item_hash,
                 self.norm_link, fp.content_hash if fp else None,
-                enc.authors if enc else None, enc.signature if enc else None, self.band_keys)
+                enc.authors if enc else None, enc.paragraphs if enc else None,
+                enc.signature if enc else None, self.band_keys)
 
     @classmethod
     def unpack(cls, v: tuple[Any, ...]) -> Prepared:
-        (key, guid, link, title, authors, categories, published, updated, content, paragraphs,
-         section, article_title, item_hash, norm_link, content_hash, authors_json, signature,
-         band_keys) = v
+        (key, guid, link, title, authors, categories, published, updated, content, text,
+         section, article_title, item_hash, norm_link, content_hash, authors_json, paragraphs,
+         signature, band_keys) = v
         from . import dedup
 
-        text = decode_strings(paragraphs)
         item = RemoteItem(guid, link, title, authors, categories, published, updated, content,
                           text)
         fp = enc = None
