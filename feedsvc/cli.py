@@ -6,15 +6,17 @@ the documented exit code; only a bug in feedsvc itself shows a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -336,13 +338,45 @@ def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verb
 
 def main() -> None:
     # Exit codes are part of the interface (README); click's own usage errors exit 2.
+    status: object = EXIT_OK
     try:
         cli.main(prog_name="feedsvc", standalone_mode=True)
-    except SystemExit:
-        raise
+    except SystemExit as exc:
+        status = exc.code
     except Exception:  # a bug, not a user error: keep the traceback for the report
         logging.getLogger("feedsvc").exception("internal error")
-        sys.exit(EXIT_INTERNAL)
+        status = EXIT_INTERNAL
+    _exit(status)
+
+
+def _exit(status: object) -> NoReturn:
+    """End the process once the command is done, without tearing the interpreter down.
+
+    By now every command has closed its store, written and renamed its files
+    and joined its threads and processes; what is left of a normal exit is
+    Python freeing objects one by one and collecting the cycles of every
+    module (lxml, numpy, the HTTP client), a sixth of a second of CPU after a
+    feed run.  mypy's command leaves the same way.  Anything still running is
+    waited for as usual instead.
+    """
+    if status is None:
+        code = EXIT_OK
+    elif isinstance(status, int):
+        code = status
+    else:  # SystemExit("message"), as sys.exit prints it
+        print(status, file=sys.stderr)
+        code = 1
+    running = [t for t in threading.enumerate()
+               if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    mp = sys.modules.get("multiprocessing")
+    if running or (mp is not None and mp.active_children()):
+        sys.exit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe (feedsvc sources | head) leaves nothing to add.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

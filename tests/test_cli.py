@@ -195,3 +195,18 @@ def test_kill_9_in_the_middle_of_a_large_batch_then_rerun(project: Path, tmp_pat
         assert a.execute(q).fetchall() == b.execute(q).fetchall()
     a.close()
     b.close()
+
+
+def test_output_is_whole_when_the_command_ends(project: Path) -> None:
+    """The command leaves without the interpreter's teardown: what it printed
+    to a pipe (far more than any buffer holds) must all be there, and its exit
+    code kept."""
+    sources = "".join(f'[[sources]]\nurl = "missing/{i}.xml"\nname = "feed-{i:04d}"\n'
+                      f'section = "News / Section {i}"\n' for i in range(600))
+    (project / "config.toml").write_text(sources, encoding="utf-8")
+    out = feedsvc("sources", "--json", cwd=project).stdout
+    assert len(out) > 200_000
+    listing = json.loads(out)
+    assert [s["name"] for s in listing] == [f"feed-{i:04d}" for i in range(600)]
+    failed = feedsvc("ingest", "--only", "feeds", "--strict", "-q", cwd=project, check=False)
+    assert failed.returncode == 1 and "600 source(s) failed" in failed.stderr
