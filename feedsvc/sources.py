@@ -779,7 +779,9 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
         # depend on network timing.  Later ones wait in memory meanwhile.
         # Each group (one transaction) is what is ready when the writer asks,
         # from PER_TRANSACTION sources up: a writer slower than the network
-        # commits rarely, a faster one waits only for that many.
+        # commits rarely, a faster one waits only for that many -- until fewer
+        # than that are still to come: then it stores what is ready at once,
+        # so that it does not store the last group alone after the others end.
         waiting: dict[int, Fetched] = {}
         following = 0
         finished = False
@@ -800,7 +802,7 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
             while following in waiting:
                 ready.append(waiting.pop(following))
                 following += 1
-            if len(ready) >= PER_TRANSACTION:
+            if len(ready) >= min(PER_TRANSACTION, len(plans) - following + 1):
                 yield from _groups(ready, MAX_PER_TRANSACTION)
                 ready = []
         ready += (waiting[i] for i in sorted(waiting))  # after a cancel: what came
