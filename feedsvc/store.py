@@ -256,8 +256,11 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_so
 # conversions
 
 
+@functools.lru_cache(maxsize=256)
 def _ts(moment: datetime) -> str:
-    """Fixed-width UTC text, so text order is time order."""
+    """Fixed-width UTC text, so text order is time order.  Cached: formatting
+    costs ten times the lookup, and a feed's entries repeat their dates (an
+    entry's published date is also its item's; the feed's date is every item's)."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
