@@ -664,9 +664,12 @@ def test_crash_loop_of_kill_9_then_the_same_result_as_a_clean_run(
     rng = random.Random(2026)
     db = project / "data" / "feedsvc.db"
     progress = []
-    for _ in range(20):
+    for i in range(20):
         run = start(runs, project)
-        time.sleep(rng.uniform(0.5, 5.0))
+        if i == 0:  # once right after the first batch is committed: surely mid-ingest
+            wait_until(lambda: files_done(db) > 0, 60, "the first batch", step=0.01)
+        else:  # elsewhere at random: mid-ingest, mid-publish, at rest
+            time.sleep(rng.uniform(0.5, 5.0))
         run.kill()
         progress.append(files_done(db))
         if db.exists():
