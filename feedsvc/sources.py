@@ -802,7 +802,8 @@ def ingest_sources(store: Store, config: Config, *, names: Iterable[str] | None 
             while following in waiting:
                 ready.append(waiting.pop(following))
                 following += 1
-            if len(ready) >= min(PER_TRANSACTION, len(plans) - following + 1):
+            if ready and (len(ready) >= PER_TRANSACTION
+                          or len(plans) - following < PER_TRANSACTION):
                 yield from _groups(ready, MAX_PER_TRANSACTION)
                 ready = []
         ready += (waiting[i] for i in sorted(waiting))  # after a cancel: what came

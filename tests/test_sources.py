@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import sqlite3
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -192,6 +193,48 @@ def test_same_body_without_validators_is_not_parsed(site: Site) -> None:
     assert report_of(report, "plain").outcome == "same-body"
     assert report.counts == {}
     assert site.states(cfg)["plain"].last_fetch == T0 + timedelta(seconds=10)
+
+
+def test_what_has_arrived_is_stored_while_the_last_sources_are_fetched(site: Site) -> None:
+    """Fewer sources still to come than a transaction's worth: the writer stores
+    what is ready at once instead of waiting for a full group."""
+    release = threading.Event()
+
+    def late(_r: Request) -> Response:
+        release.wait(10)
+        return Response(doc("atom10.xml"), headers={"Content-Type": "application/xml"})
+
+    cfg = site.config(source(site.serve("/wire.xml", body(doc("rss20.xml"))), "wire")
+                      + source(site.serve("/rdf.xml", body(doc("rss10.rdf"))), "rdf")
+                      + source(site.serve("/late.xml", late), "late"),
+                      read_timeout=20, total_timeout=20)
+
+    def stored() -> set[str]:
+        try:
+            return {str(r[0]) for r in site.rows(cfg, "SELECT DISTINCT source FROM source_entries")}
+        except sqlite3.Error:  # no store, or no schema yet
+            return set()
+
+    done: list[SourcesReport] = []
+    worker = threading.Thread(target=lambda: done.append(site.ingest(cfg)))
+    worker.start()
+    try:
+        assert wait_for(lambda: stored() == {"wire", "rdf"}, 10), stored()
+        assert not done  # the last source is still being fetched
+    finally:
+        release.set()
+        worker.join(30)
+    assert stored() == {"wire", "rdf", "late"}
+    assert done and done[0].outcomes == {"fetched": 3}
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return check()
 
 
 def test_not_due_sources_are_left_alone(site: Site) -> None:
