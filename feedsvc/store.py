@@ -372,10 +372,11 @@ _INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, conte
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 
-def _version_row(version: int, seq: int, stamp: str, source: str, content_hash: bytes,
+def _version_row(version: int | None, seq: int, stamp: str, source: str, content_hash: bytes,
                  article: Article, encoded: Encoded, link: str | None = None,
                  content_html: str | None = None) -> tuple[Any, ...]:
-    """The values of :data:`_INSERT_VERSION` for one version."""
+    """The values of :data:`_INSERT_VERSION` for one version (``version`` None:
+    the next row number)."""
     return (version, seq, stamp, source, content_hash, encoded.signature, article.title,
             encoded.authors, article.credit, encoded.paragraphs, link, content_html)
 
@@ -721,15 +722,10 @@ class Store:
     def _insert_version(self, seq: int, article: Article, content_hash: bytes,
                         signature: npt.NDArray[np.uint64], source: str, now: datetime,
                         link: str | None = None, content_html: str | None = None) -> int:
-        from .dedup import signature_to_bytes
-
-        cur = self._conn.execute(
-            "INSERT INTO versions (entry_seq, created, source, content_hash, signature, title,"
-            " authors, credit, paragraphs, link, content_html)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, _ts(now), source, content_hash, signature_to_bytes(signature), article.title,
-             encode_strings(article.authors), article.credit,
-             encode_strings(article.paragraphs), link, content_html))
+        # No id given (None): SQLite numbers the row.
+        cur = self._conn.execute(_INSERT_VERSION, _version_row(
+            None, seq, _ts(now), source, content_hash, article, Encoded.of(article, signature),
+            link, content_html))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
