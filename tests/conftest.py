@@ -6,8 +6,10 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,4 +175,15 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
-__all__: Sequence[str] = ("SAMPLE", "feedsvc", "seed_text", "snapshot", "write_seeds")
+def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+__all__: Sequence[str] = ("SAMPLE", "feedsvc", "seed_text", "snapshot", "wait_until",
+                         "write_seeds")

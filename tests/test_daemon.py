@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import watchfiles
-from conftest import feedsvc, seed_text, write_seeds
+from conftest import feedsvc, seed_text, wait_until, write_seeds
 from lxml import etree
 
 from feedsvc.atomic import TEMP_NAME
@@ -271,16 +271,6 @@ def feed_titles(path: Path) -> list[str]:
     except (OSError, etree.XMLSyntaxError):
         return []
     return [e.findtext(f"{ATOM}title", "") for e in root.iter(f"{ATOM}entry")]
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Run:

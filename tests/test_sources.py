@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from conftest import feedsvc
+from conftest import feedsvc, wait_until
 from lxml import etree
 from pytest_httpserver import HTTPServer
 from test_fetch import feed_handler, http, route, server  # noqa: F401  (fixtures)
@@ -219,22 +219,13 @@ def test_what_has_arrived_is_stored_while_the_last_sources_are_fetched(site: Sit
     worker = threading.Thread(target=lambda: done.append(site.ingest(cfg)))
     worker.start()
     try:
-        assert wait_for(lambda: stored() == {"wire", "rdf"}, 10), stored()
+        wait_until(lambda: stored() == {"wire", "rdf"}, 10, "the first two sources stored")
         assert not done  # the last source is still being fetched
     finally:
         release.set()
         worker.join(30)
     assert stored() == {"wire", "rdf", "late"}
     assert done and done[0].outcomes == {"fetched": 3}
-
-
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
 
 
 def test_not_due_sources_are_left_alone(site: Site) -> None:
