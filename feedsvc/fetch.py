@@ -337,7 +337,7 @@ class Fetcher:
         now = time.monotonic()
         left = deadline - now
         if left <= 0:
-            raise _Failure("took longer than the total time bound")
+            raise _over_time(None)
         easy, multi = self._handles()
         exchange = _Exchange(self.config.max_bytes, deadline, now)
         self._setup(easy, url, request, left, exchange)
