@@ -597,9 +597,10 @@ class _Applier:
                 self._record(item, known.entry_id)
                 return Decision.DUPLICATE
             return self._revise(p, item, known.entry_id, known.section, known.updated, now)
-        band_keys = p.band_keys
         if p.fingerprint is None:  # the plan had it as unchanged: a stale plan
-            band_keys = self.deduper.band_keys([self._fingerprint(p, p.article)])[0]
+            fp = self._fingerprint(p, p.article)
+            p = replace(p, fingerprint=fp, band_keys=self.deduper.band_keys([fp])[0])
+        band_keys = p.band_keys
         target = self._match(p, band_keys)
         if target is not None:
             entry_id, section, origin = target

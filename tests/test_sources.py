@@ -228,6 +228,34 @@ def test_what_has_arrived_is_stored_while_the_last_sources_are_fetched(site: Sit
     assert done and done[0].outcomes == {"fetched": 3}
 
 
+def test_an_entry_a_stale_plan_took_for_unchanged_is_fingerprinted_when_stored(
+        site: Site) -> None:
+    """The plan says the store has the entry as it is (so it was not
+    fingerprinted beside the parsing), but the store does not: it is
+    fingerprinted where it is stored, exactly as it would have been."""
+    from dataclasses import replace
+
+    from feedsvc.dedup import fingerprint
+    from feedsvc.remote import assign_keys, parse_feed
+    from feedsvc.sources import apply_fetched, fetch_plans, item_hash, read_plans
+
+    url = site.serve("/wire.xml", body(doc("rss20.xml")))
+    cfg = site.config(source(url, "wire"))
+    keyed, _, _ = assign_keys(parse_feed(doc("rss20.xml"), url).items)
+    with site.store(cfg) as store:
+        plans, _ = read_plans(store, cfg, now=site.clock())
+        stale = [replace(plans[0], known={k.key: item_hash(k.item) for k in keyed})]
+        fetched = fetch_plans(stale, cfg, clock=site.clock)
+        assert fetched[0].items and all(p.fingerprint is None for p in fetched[0].items)
+        report = apply_fetched(store, cfg, fetched)
+        assert report.counts.get("new") == len(keyed)
+        by_title = {e.title: e for e in store.iter_entries()}
+    with sqlite3.connect(cfg.store.path) as conn:
+        hashes = {bytes(r[0]) for r in conn.execute("SELECT content_hash FROM versions")}
+    assert hashes == {fingerprint(p.article).content_hash for p in fetched[0].items}
+    assert set(by_title) == {p.article.title for p in fetched[0].items}
+
+
 def test_not_due_sources_are_left_alone(site: Site) -> None:
     url = site.serve("/wire.xml", feed_handler(doc("rss20.xml")))
     cfg = site.config(source(url, "wire"))
