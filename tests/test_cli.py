@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -210,3 +211,54 @@ def test_output_is_whole_when_the_command_ends(project: Path) -> None:
     assert [s["name"] for s in listing] == [f"feed-{i:04d}" for i in range(600)]
     failed = feedsvc("ingest", "--only", "feeds", "--strict", "-q", cwd=project, check=False)
     assert failed.returncode == 1 and "600 source(s) failed" in failed.stderr
+
+
+_MALLOC_PROBE = """
+import ctypes, sys
+from feedsvc import cli
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
+            "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+if sys.argv[1] == "tuned":
+    cli._keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+before = libc.mallinfo2().hblks  # blocks served by an mmap of their own
+block = libc.malloc(1 << 20)
+print(libc.mallinfo2().hblks - before)
+libc.free(ctypes.c_void_p(block))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_command_keeps_large_blocks_on_the_heap() -> None:
+    """A megabyte (a feed's body) comes from the heap, not from an mmap of its
+    own that is unmapped on free and faulted in again for the next feed."""
+    def mmapped(mode: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _MALLOC_PROBE, mode], capture_output=True,
+                             text=True, check=False)
+        if "mallinfo2" in run.stderr:
+            pytest.skip("not glibc 2.33 or later")
+        assert run.returncode == 0, run.stderr
+        return int(run.stdout)
+
+    assert mmapped("default") == 1
+    assert mmapped("tuned") == 0
+
+
+def test_numpy_starts_no_thread_of_its_own_under_the_command() -> None:
+    probe = ("import os, sys\nfrom feedsvc import cli\n"
+             "if sys.argv[1] == 'tuned': cli._one_blas_thread()\n"
+             "import numpy\nprint(len(os.listdir('/proc/self/task')))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+
+    def threads(mode: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", probe, mode], capture_output=True,
+                                  text=True, check=True, env=env).stdout)
+
+    assert threads("tuned") == 1
+    if (os.cpu_count() or 1) > 1:
+        assert threads("default") > 1
