@@ -358,9 +358,12 @@ def fetch_plans(plans: Sequence[Plan], config: Config, *, clock: Clock = system_
                 done: Callable[[int, Fetched], None] | None = None,
                 cancel: threading.Event | None = None,
                 parsers: _Parsers | None = None) -> list[Fetched]:
-    """Fetch and prepare every plan (bounded concurrency, no store); ``done``
-    is called with each plan's index and result as it is ready, from a worker
-    thread.  Once ``cancel`` is set, the fetches not yet begun are skipped."""
+    """Fetch and prepare every plan (bounded concurrency, no store): the
+    results, in the plans' order.  With ``done``, each plan's index and result
+    go to it instead, as they are ready, from a worker thread, and the list
+    returned is empty: a run of hundreds of feeds would otherwise hold every
+    parsed entry until the last one is stored.  Once ``cancel`` is set, the
+    fetches not yet begun are skipped."""
     if not plans:
         return []  # not even a client: building one costs a third of a second
     results: list[Fetched | None] = [None] * len(plans)
@@ -370,9 +373,10 @@ def fetch_plans(plans: Sequence[Plan], config: Config, *, clock: Clock = system_
         def one(index: int) -> None:
             if cancel is not None and cancel.is_set():
                 return
-            results[index] = fetched = fetch_one(fetcher, plans[index], clock,
-                                                 config.dedup.threshold, parse)
-            if done is not None:
+            fetched = fetch_one(fetcher, plans[index], clock, config.dedup.threshold, parse)
+            if done is None:
+                results[index] = fetched
+            else:
                 done(index, fetched)
 
         fetcher.run_all([p.request.url for p in plans], one)

@@ -256,6 +256,25 @@ def test_an_entry_a_stale_plan_took_for_unchanged_is_fingerprinted_when_stored(
     assert set(by_title) == {p.article.title for p in fetched[0].items}
 
 
+def test_fetch_results_go_to_the_callback_and_are_not_also_kept(site: Site) -> None:
+    """Without a callback the results come back in the plans' order; with one,
+    each goes to it and none is held back (a run of many feeds would hold
+    every parsed entry in memory until it ends)."""
+    from feedsvc.sources import fetch_plans, read_plans
+
+    urls = [site.serve(f"/{name}.xml", body(doc(f"{name}.xml"))) for name in ("rss20", "atom10")]
+    cfg = site.config(source(urls[0], "wire") + source(urls[1], "atom"))
+    with site.store(cfg) as store:
+        plans, _ = read_plans(store, cfg, now=site.clock())
+    kept = fetch_plans(plans, cfg, clock=site.clock)
+    assert [f.plan.source.name for f in kept] == ["wire", "atom"]
+    assert all(f.items for f in kept)
+    handed: dict[int, str] = {}
+    assert fetch_plans(plans, cfg, clock=site.clock,
+                       done=lambda i, f: handed.update({i: f.plan.source.name})) == []
+    assert handed == {0: "wire", 1: "atom"}
+
+
 def test_not_due_sources_are_left_alone(site: Site) -> None:
     url = site.serve("/wire.xml", feed_handler(doc("rss20.xml")))
     cfg = site.config(source(url, "wire"))
