@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -922,3 +924,15 @@ def test_run_once_fetches_and_publishes(site: Site) -> None:
     with Store.open(cfg.store.path, site=cfg.site) as store:
         assert store.source_states()["wire"].entries == 2
     assert Decision.NEW.value == "new"
+
+
+def test_what_the_parsing_processes_inherit_is_frozen_for_the_run_only() -> None:
+    """The collector leaves the objects that exist when the parsing processes
+    are forked alone while they run, and takes them back afterwards."""
+    probe = ("import gc\nfrom feedsvc.sources import POOL_FROM, _Parsers\n"
+             "with _Parsers(POOL_FROM) as parsers:\n"
+             "    print(parsers._pool is not None, gc.get_freeze_count() > 1000)\n"
+             "print(gc.get_freeze_count())\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert run.stdout.split() == ["True", "True", "0"]
