@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedsvc.clock import fixed_clock
 from feedsvc.config import SiteConfig
@@ -578,3 +581,15 @@ def test_a_remote_entry_outside_a_transaction_is_written_at_once(store: Store, d
         store.save_source_state(SourceState(name="wire", url="https://example.org/feed"))
     entry = add_remote(store, art(1), "a")
     assert sql(db, "SELECT id FROM entries") == [(entry.id,)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text()))
+def test_string_lists_are_encoded_exactly_as_json_dumps_would(items: list[str]) -> None:
+    """Stored lists (authors, paragraphs, section paths) keep the encoding of
+    every earlier version of the store, and read back as written."""
+    from feedsvc.store import decode_strings, encode_strings
+
+    assert encode_strings(items) == json.dumps(items)
+    assert encode_strings(iter(items)) == json.dumps(items)
+    assert decode_strings(encode_strings(items)) == tuple(items)
