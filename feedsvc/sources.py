@@ -66,13 +66,7 @@ from .remote import (
     canonical_url,
     parse_feed,
 )
-from .store import (
-    Encoded,
-    KnownItem,
-    SourceItem,
-    SourceState,
-    Store,
-)
+from .store import Encoded, KnownItem, SourceItem, SourceState, Store
 
 if TYPE_CHECKING:
     from . import dedup
