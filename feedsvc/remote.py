@@ -31,6 +31,7 @@ import base64
 import functools
 import hashlib
 import html
+import html.entities
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +48,7 @@ import nh3
 from lxml import etree  # type: ignore[import-untyped]
 
 from .errors import FetchError
+from .urls import web_url
 
 # ----------------------------------------------------------------------------- results
 
@@ -109,12 +111,22 @@ def refuse_entity_tricks(data: bytes, where: str) -> None:
     except (defusedxml.ExternalReferenceForbidden, defusedxml.DTDForbidden):
         raise FetchError("refused: the document refers to an external entity or DTD",
                          where=where) from None
-    except (ParseError, ValueError):
+    except (ParseError, ValueError) as exc:
         # Malformed: the parsers below decide.  But an entity declaration the
-        # check could not reach is refused all the same.
+        # check could not reach is refused all the same, and so is an entity
+        # only an external DTD would declare (see _read_external_entities;
+        # this catches it in documents that feedparser would read).
         if _ENTITY_MARK.search(data) or _ENTITY_MARK.search(_ascii_view(data)):
             raise FetchError("refused: the document declares XML entities",
                              where=where) from None
+        m = _UNDEFINED.match(str(exc))
+        if m and f"{m[1]};" not in html.entities.html5:
+            raise FetchError(f"refused: the document uses the entity &{m[1][:40]}; that only "
+                             "its external DTD could declare, and external DTDs are not read",
+                             where=where) from None
+
+
+_UNDEFINED = re.compile(r"undefined entity &([^;\s]+);")
 
 
 def _ascii_view(data: bytes) -> bytes:
@@ -122,8 +134,12 @@ def _ascii_view(data: bytes) -> bytes:
     return data[:65536].replace(b"\x00", b"") if data.startswith(_WIDE_BOMS) else b""
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_comments=True, remove_pis=True)
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           huge_tree=False, remove_comments=True, remove_pis=True)
+
+
+_PARSER = _new_parser()
 
 
 # ----------------------------------------------------------------------------- text and HTML
@@ -143,9 +159,14 @@ _WS = re.compile(r"\s+")
 
 def html_to_text(markup: str) -> str:
     """Plain text of an HTML fragment: tags dropped, references decoded,
-    whitespace collapsed."""
+    whitespace collapsed.  Markup goes through the sanitizer first, which
+    parses it as a browser would: elements whose content is not text
+    (:data:`NOT_TEXT`) go with their content, and a DOCTYPE, comment,
+    processing instruction or CDATA section leaves nothing behind."""
     if "<" not in markup and "&" not in markup:
         return " ".join(markup.split())
+    if "<" in markup:
+        markup = _cleaner().clean(markup)
     return " ".join(html.unescape(_TAG.sub(" ", markup)).split())
 
 
@@ -208,11 +229,20 @@ def _absolute(base: str) -> Callable[[re.Match[str]], str]:
     return fix
 
 
+#: Elements whose content is not text for a reader: dropped with everything
+#: in them, also when HTML is flattened to a title.  (nh3 drops script and
+#: style so by default; the others it would unwrap, showing fallback text or
+#: raw markup: ``<noscript><img …></noscript>`` as the text "<img …>".)
+NOT_TEXT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "embed",
+                      "applet", "frameset", "noframes", "noembed", "svg", "math", "canvas",
+                      "audio", "video"})
+
+
 @functools.cache
 def _cleaner() -> nh3.Cleaner:
     """nh3's default allowlist, built once: ``nh3.clean`` builds it on every call,
     which costs a third of the cleaning."""
-    return nh3.Cleaner()
+    return nh3.Cleaner(clean_content_tags=set(NOT_TEXT))
 
 
 def sanitize(markup: str, base: str | None) -> str:
@@ -472,12 +502,12 @@ class _Raw:
     content_base: str
 
 
-def _finish(raw: _Raw) -> RemoteItem:
+def _finish(raw: _Raw, link: str | None) -> RemoteItem:
     content = sanitize(raw.content, raw.content_base)
     text = paragraphs(content) if content else ()
     return RemoteItem(
         guid=raw.guid.strip() if raw.guid and raw.guid.strip() else None,
-        link=raw.link or None,
+        link=link,
         title=raw.title,
         authors=tuple(dict.fromkeys(a for a in raw.authors if a)),
         categories=tuple(dict.fromkeys(c for c in raw.categories if c)),
@@ -548,7 +578,8 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     return _Raw(
         guid=guid,
         link=_resolve(link, item_base) or None,
-        title=html_to_text(_text(_one(kids, tag["title"]))),
+        # Dublin Core: RSS 1.0 and 2.0 publishers title some items only so.
+        title=html_to_text(_text(_one(kids, tag["title"], _q(DC, "title")))),
         authors=tuple(authors),
         categories=tuple(categories),
         published=_text(published) if published is not None else None,
@@ -568,7 +599,7 @@ def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     updated = _first(channel, "lastBuildDate", "pubDate", _q(DC, "date"))
     meta = FeedMeta(
         kind="rss" + (root.get("version") or "2.0"),
-        title=html_to_text(_text(channel.find("title"))),
+        title=html_to_text(_text(_first(channel, "title", _q(DC, "title")))),
         link=_resolve(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
@@ -587,7 +618,7 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     updated = channel.find(_q(DC, "date"))
     meta = FeedMeta(
         kind="rss1.0" if ns == RSS1 else "rss0.90",
-        title=html_to_text(_text(channel.find(_q(ns, "title")))),
+        title=html_to_text(_text(_first(channel, _q(ns, "title"), _q(DC, "title")))),
         link=_resolve(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
@@ -735,14 +766,51 @@ _SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[_Raw]]]]
 
 
 def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw]]:
+    # A document with a DTD gets a parser of its own: its error log (which
+    # names undeclared entities) is then this document's alone.
+    dtd = bool(_DTD_MARK.search(data))
+    parser = _new_parser() if dtd else _PARSER
     try:
-        root = etree.fromstring(data, _PARSER, base_url=url)
+        root = etree.fromstring(data, parser, base_url=url)
     except (etree.XMLSyntaxError, ValueError):
         raise _Unknown from None
+    if dtd:
+        _read_external_entities(root, parser, url)
     reader = _SHAPES.get(root.tag) if isinstance(root.tag, str) else None
     if reader is None:
         raise _Unknown
     return reader(root, url)
+
+
+_UNDECLARED = re.compile(r"Entity '([^']*)' not defined")
+
+
+def _read_external_entities(root: etree._Element, parser: etree.XMLParser, url: str) -> None:
+    """Entity references of a document with a DTD, which is never read (no
+    network, no files).  The HTML character entities (the RSS 0.91 DTD
+    declares the Latin-1 ones) are replaced by their characters, in place;
+    any other would be published as the literal text ``&name;`` (or vanish
+    from an attribute), so the document is refused, like the documents that
+    declare entities."""
+    for error in parser.error_log:
+        m = _UNDECLARED.search(error.message)
+        if m and f"{m[1]};" not in html.entities.html5:
+            raise FetchError(f"refused: the document uses the entity &{m[1][:40]}; that only "
+                             "its external DTD could declare, and external DTDs are not read",
+                             where=url)
+    for entity in list(root.iter(etree.Entity)):
+        value = html.entities.html5.get(f"{entity.name};")
+        parent = entity.getparent()
+        if value is None or parent is None:  # reported above; a parser's quirk
+            raise FetchError(f"refused: the document uses the entity &{entity.name[:40]}; "
+                             "that no DTD it may use declares", where=url)
+        text = value + (entity.tail or "")
+        before = entity.getprevious()
+        if before is not None:
+            before.tail = (before.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+        parent.remove(entity)
 
 
 # -- feedparser, for everything else
@@ -755,14 +823,25 @@ def _fp_text(detail: Any, fallback: str = "") -> tuple[str, str]:
     return ("html" if "html" in kind else "text"), str(detail.get("value") or "")
 
 
-def _slow(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw], list[str]]:
+def _slow(data: bytes, url: str, content_type: str | None
+          ) -> tuple[FeedMeta, list[_Raw], list[str]]:
     import feedparser  # only odd feeds need it, and importing it costs 0.1 s
+    from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
-    parsed = feedparser.parse(data, response_headers={"content-location": url},
+    # The Content-Type received decides the encoding (RFC 3023) as it would
+    # for any reader; without one (a local file, a server that sent none)
+    # the document alone decides, as "application/xml" says.  Headers with
+    # no Content-Type at all would make feedparser call every document
+    # malformed and read it as ISO-8859-1.
+    headers = {"content-location": url, "content-type": content_type or "application/xml"}
+    parsed = feedparser.parse(data, response_headers=headers,
                               sanitize_html=False, resolve_relative_uris=False)
     warnings: list[str] = []
-    if parsed.get("bozo"):
-        warnings.append(f"malformed feed: {parsed.get('bozo_exception')}")
+    bozo = parsed.get("bozo_exception")
+    # A media type that is not XML's, or a charset the bytes contradict, says
+    # nothing against the document itself: not a warning, never an error.
+    if parsed.get("bozo") and not isinstance(bozo, ThingsNobodyCaresAboutButMe):
+        warnings.append(f"malformed feed: {bozo}")
     feed = parsed.get("feed", {})
     kind, title = _fp_text(feed.get("title_detail"), str(feed.get("title", "")))
     ttl = str(feed.get("ttl", "")).strip()
@@ -775,6 +854,7 @@ def _slow(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw], list[str]]:
         ttl=int(ttl) if ttl.isdigit() else None,
     )
     raws = []
+    rss = str(parsed.get("version") or "").startswith("rss")
     for e in parsed.get("entries", []):
         contents = e.get("content") or []
         detail = contents[0] if contents else e.get("summary_detail")
@@ -789,7 +869,10 @@ def _slow(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw], list[str]]:
             authors=tuple(names),
             categories=tuple(str(t.get("label") or t.get("term") or "")
                              for t in e.get("tags", [])),
-            published=str(e.get("published", "")) or None,
+            # feedparser files dc:date under "updated"; in RSS it is the
+            # publication date, as the lxml path reads it.
+            published=str(e.get("published", "")) or (
+                str(dict.get(e, "updated", "")) or None if rss else None),
             # dict.get: feedparser's own get() answers "updated" with the
             # published date (and a deprecation warning) when there is none
             updated=str(dict.get(e, "updated", "")) or None,
@@ -799,24 +882,53 @@ def _slow(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw], list[str]]:
     return meta, raws, warnings
 
 
-def parse_feed(data: bytes, url: str) -> ParsedFeed:
-    """The feed in ``data`` (fetched from ``url``, its base for relative links).
+def parse_feed(data: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """The feed in ``data`` (fetched from ``url``, its base for relative links;
+    ``content_type`` as the server sent it, if it did).
 
     Raises :class:`FetchError` for a refused document, or one that is not a
     feed at all (no entries and not well-formed).
+
+    Only http(s) links are kept (:func:`urls.web_url`): any other link of an
+    entry or of the feed is dropped here, and one warning says how many.
     """
     refuse_entity_tricks(data, url)
     warnings: list[str] = []
     try:
         meta, raws = _fast(data, url)
     except _Unknown:
-        meta, raws, warnings = _slow(data, url)
+        meta, raws, warnings = _slow(data, url, content_type)
         if warnings and not raws:
             raise FetchError(f"not a readable feed ({warnings[0]})", where=url) from None
         if not raws and meta.kind == "unknown":
             raise FetchError("not an RSS or Atom feed", where=url) from None
-    return ParsedFeed(meta=meta, items=tuple(_finish(r) for r in raws),
-                      warnings=tuple(warnings))
+    dropped: list[str] = []
+    site = _web_link(meta.link, dropped)
+    if site != meta.link:
+        meta = FeedMeta(meta.kind, meta.title, site, meta.id, meta.updated, meta.ttl)
+    items = tuple(_finish(r, _web_link(r.link, dropped)) for r in raws)
+    if dropped:
+        schemes = sorted({_scheme_of(d) for d in dropped})
+        warnings.append(f"{len(dropped)} link{'' if len(dropped) == 1 else 's'} dropped: only "
+                        f"http and https links are published (schemes seen: "
+                        f"{', '.join(schemes)})")
+    return ParsedFeed(meta=meta, items=items, warnings=tuple(warnings))
+
+
+def _scheme_of(link: str) -> str:
+    """The scheme of a link as a browser reads it (letters only: safe to log)."""
+    m = _SCHEME.match(re.sub(r"[\t\n\r]", "", link.strip()))
+    return m[0][:-1].lower()[:20] if m else "none"
+
+
+def _web_link(link: str | None, dropped: list[str]) -> str | None:
+    """The link if it may be published (http or https), else None and noted."""
+    if not link:
+        return None
+    kept = web_url(link)
+    if kept is None:
+        dropped.append(link)
+    return kept
 
 
 # ----------------------------------------------------------------------------- identity

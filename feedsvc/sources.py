@@ -278,20 +278,21 @@ def _wanted(source: SourceConfig, item: RemoteItem) -> bool:
     return not any(re.search(p, t) for p in source.exclude for t in texts)
 
 
-Prepare = Callable[[SourceConfig, bytes, str, Mapping[str, bytes], datetime, float],
+Prepare = Callable[[SourceConfig, bytes, str, Mapping[str, bytes], datetime, float, str | None],
                    tuple[FeedMeta, list[Prepared], int, list[str]]]
 
 
 def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-            now: datetime, threshold: float) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
+            now: datetime, threshold: float, content_type: str | None = None
+            ) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
     """Feed bytes → entries ready to store (pure apart from CPU).  ``known``
     maps the keys stored before to their item hashes: an unchanged entry is
     not fingerprinted.  ``threshold`` is the near-duplicate threshold the LSH
-    keys are cut for.  Raises :class:`FetchError` for a document that is
-    refused or not a feed."""
+    keys are cut for; ``content_type`` the one the server sent, if any.
+    Raises :class:`FetchError` for a document that is refused or not a feed."""
     from . import dedup
 
-    parsed = parse_feed(data, url)
+    parsed = parse_feed(data, url, content_type)
     notes = list(parsed.warnings)
     keyed, _mode, key_notes = assign_keys(parsed.items)
     notes += key_notes
@@ -339,7 +340,7 @@ def fetch_one(fetcher: Fetcher, plan: Plan, clock: Clock, threshold: float,
         return Fetched(plan, response, now, body_hash)  # same bytes: nothing to parse
     try:
         meta, items, filtered, notes = parse(plan.source, response.body, response.url,
-                                             plan.known, now, threshold)
+                                             plan.known, now, threshold, response.content_type)
     except FetchError as exc:
         return Fetched(plan, response, now, body_hash, error=exc.message)
     except Exception as exc:  # a bug met on one feed: recorded and retried, the run goes on
@@ -383,10 +384,11 @@ POOL_FROM = 8
 
 
 def _prepare_packed(source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-                    now: datetime, threshold: float
+                    now: datetime, threshold: float, content_type: str | None
                     ) -> tuple[FeedMeta, list[tuple[object, ...]], int, list[str]]:
     """:func:`prepare`, in a worker process."""
-    meta, items, filtered, notes = prepare(source, data, url, known, now, threshold)
+    meta, items, filtered, notes = prepare(source, data, url, known, now, threshold,
+                                           content_type)
     return meta, [p.pack() for p in items], filtered, notes
 
 
@@ -436,13 +438,14 @@ class _Parsers:
         log.debug("parsing %d feeds in %d worker process(es)", count, PARSE_WORKERS)
 
     def prepare(self, source: SourceConfig, data: bytes, url: str, known: Mapping[str, bytes],
-                now: datetime, threshold: float
+                now: datetime, threshold: float, content_type: str | None
                 ) -> tuple[FeedMeta, list[Prepared], int, list[str]]:
         if self._pool is None:
-            return prepare(source, data, url, known, now, threshold)
+            return prepare(source, data, url, known, now, threshold, content_type)
         try:
             meta, packed, filtered, notes = self._pool.submit(
-                _prepare_packed, source, data, url, known, now, threshold).result()
+                _prepare_packed, source, data, url, known, now, threshold,
+                content_type).result()
         except BrokenProcessPool:
             raise FetchError("the parsing process died", where=url) from None
         return meta, [Prepared.unpack(p) for p in packed], filtered, notes
