@@ -41,6 +41,7 @@ from lxml import etree
 from . import __version__
 from .config import SiteConfig
 from .models import Entry, Feed, FeedItem, Origin, Section, SectionPath, section_label
+from .urls import is_web_url, without_credentials
 
 GENERATOR = "feedsvc"
 RSS_DOCS = "https://www.rssboard.org/rss-specification"
@@ -83,8 +84,9 @@ def page_url(site: SiteConfig, page: str) -> str:
 
 
 def entry_link(entry: Entry, site: SiteConfig) -> str:
-    """A remote entry links to its original; every other one to its own page."""
-    return entry.link if entry.link else page_url(site, entry.page)
+    """A remote entry links to its original; every other one to its own page
+    (so does a remote entry whose link is not http(s): never an href to a script)."""
+    return entry.link if entry.link and is_web_url(entry.link) else page_url(site, entry.page)
 
 
 def site_root(feed: Feed) -> str:
@@ -350,8 +352,11 @@ def atom_source(origin: Origin) -> etree._Element:
     etree.SubElement(source, _A + "title", type=kind).text = text
     etree.SubElement(source, _A + "updated").text = \
         output_time(origin.feed_updated).isoformat()
-    etree.SubElement(source, _A + "link", rel="self", href=origin.feed_url)
-    if origin.feed_link:
+    # Only a web URL, and never the credentials a source is fetched with.
+    feed_url = without_credentials(origin.feed_url)
+    if is_web_url(feed_url):
+        etree.SubElement(source, _A + "link", rel="self", href=feed_url)
+    if is_web_url(origin.feed_link):
         etree.SubElement(source, _A + "link", rel="alternate", type=HTML_TYPE,
                          href=origin.feed_link)
     return source
@@ -387,8 +392,9 @@ def rss_bytes(feed: Feed) -> bytes:
         fe.link(href=item.link, rel="alternate")
         if item.origin is None or item.origin.dated:
             fe.published(item.published)
-        if item.origin is not None:
-            fe.source(url=item.origin.feed_url, title=rss_text(item.origin.feed_title))
+        feed_url = without_credentials(item.origin.feed_url) if item.origin else ""
+        if item.origin is not None and is_web_url(feed_url):
+            fe.source(url=feed_url, title=rss_text(item.origin.feed_title))
         # RSS readers take <description> as HTML: escape the plain summary once more.
         fe.summary(html.escape(item.summary, quote=False))
         fe.content(item.content_html)  # content:encoded

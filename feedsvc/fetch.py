@@ -34,7 +34,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -49,6 +49,7 @@ import pycurl
 
 from . import __version__
 from .config import FetchConfig
+from .urls import origin, split_credentials, without_credentials
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -71,10 +72,27 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Credentials:
+    """HTTP Basic credentials of a source, and the one origin they are sent to
+    (a redirect to another host or scheme does not get them)."""
+
+    user: str
+    password: str = field(repr=False)
+    origin: tuple[str, str, int | None] | None
+
+    @classmethod
+    def of(cls, url: str) -> Credentials | None:
+        """The credentials written into ``url`` (``https://user:pw@host/…``), if any."""
+        bare, auth = split_credentials(url)
+        return None if auth is None else cls(auth[0], auth[1], origin(bare))
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
-    url: str
+    url: str  # never with credentials in it: they travel in ``credentials``
     etag: str | None = None
     last_modified: str | None = None
+    credentials: Credentials | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,17 +303,23 @@ class Fetcher:
         if request.url.startswith("file:"):
             return self._file(request, started)
         deadline = started + self.config.total_timeout
-        url, permanent, seen = request.url, True, {request.url}
+        # Credentials never ride in a URL: libcurl would send them to every
+        # host a redirect leads to, and the URL is logged and stored.
+        first, inline = split_credentials(request.url)
+        if inline is not None and request.credentials is None:
+            request = Request(first, request.etag, request.last_modified,
+                              Credentials.of(request.url))
+        url, permanent, seen = first, True, {first}
         try:
             for _hop in range(MAX_REDIRECTS + 1):
                 with self._slot(url):
                     exchange = self._exchange(url, request, deadline)
                 result = self._answer(exchange, url, started)
                 if isinstance(result, Response):
-                    moved = url if permanent and url != request.url else None
+                    moved = url if permanent and url != first else None
                     return _replace_url(result, url, moved)
                 status, location = result
-                target = urljoin(url, location)
+                target = without_credentials(urljoin(url, location))
                 if target in seen:
                     raise _Failure(f"redirect loop: {url} → {target}", status)
                 seen.add(target)
@@ -326,6 +350,11 @@ class Fetcher:
         setopt(pycurl.TIMEOUT_MS, max(1, int(left * 1000) + 50))  # a backstop; see _exchange
         setopt(pycurl.HEADERFUNCTION, exchange.header)
         setopt(pycurl.WRITEFUNCTION, exchange.write)
+        auth = request.credentials
+        if auth is not None and auth.origin is not None and origin(url) == auth.origin:
+            setopt(pycurl.HTTPAUTH, pycurl.HTTPAUTH_BASIC)
+            setopt(pycurl.USERNAME, auth.user)
+            setopt(pycurl.PASSWORD, auth.password)
 
     def _exchange(self, url: str, request: Request, deadline: float) -> _Exchange:
         """One request, its response read (or refused) as far as is wanted.
@@ -548,6 +577,7 @@ def backoff(errors: int, interval: float, config: FetchConfig, rng: random.Rando
 
 __all__ = [
     "MAX_REDIRECTS",
+    "Credentials",
     "Fetcher",
     "Outcome",
     "Request",

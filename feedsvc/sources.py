@@ -49,6 +49,7 @@ from .clock import Clock, system_clock
 from .config import Config, FetchConfig, SourceConfig, usable_cores
 from .errors import FetchError, StoreError
 from .fetch import (
+    Credentials,
     Fetcher,
     Outcome,
     Request,
@@ -67,6 +68,7 @@ from .remote import (
     parse_feed,
 )
 from .store import Encoded, KnownItem, SourceItem, SourceState, Store
+from .urls import masked, without_credentials
 
 if TYPE_CHECKING:
     from . import dedup
@@ -100,7 +102,10 @@ class Plan:
     @property
     def request(self) -> Request:
         s = self.state
-        return Request(s.fetch_url, s.etag, s.last_modified)
+        # The credentials of the configured URL go to its origin only, also
+        # after a permanent move (a move to another host does not get them).
+        return Request(without_credentials(s.fetch_url), s.etag, s.last_modified,
+                       Credentials.of(self.source.url))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +222,8 @@ def read_plans(store: Store | None, config: Config, *, names: Iterable[str] | No
         if wanted is not None and source.name not in wanted:
             continue
         state = states.get(source.name)
-        if state is None or state.url != source.url:
-            state = SourceState(name=source.name, url=source.url)  # new, or pointed elsewhere
+        if state is None or state.url != stored_url(source):
+            state = SourceState(name=source.name, url=stored_url(source))  # new, or moved
         if state.disabled:
             skipped.append(SourceReport(source.name, "disabled", state.last_status, {},
                                         state.disabled, None))
@@ -263,6 +268,12 @@ def _title(item: RemoteItem) -> str:
         head, _, _ = first[:80].rpartition(" ")
         return (head or first[:80]) + "…"
     return item.link or "(untitled)"
+
+
+def stored_url(source: SourceConfig) -> str:
+    """The source's URL as the store keeps it: without credentials, which
+    are read from the configuration for each fetch and written nowhere."""
+    return without_credentials(source.url)
 
 
 def _plausible(moment: datetime | None, now: datetime) -> datetime | None:
@@ -542,7 +553,7 @@ class _Applier:
         name = plan.source.name
         current = self.states.get(name)
         if current is not None and current.last_fetch is not None \
-                and current.last_fetch > plan.started and current.url == plan.source.url:
+                and current.last_fetch > plan.started and current.url == stored_url(plan.source):
             return SourceReport(name, "raced", current.last_status, {},
                                 "fetched by another process meanwhile; this fetch is dropped",
                                 current.next_due)
@@ -856,7 +867,7 @@ def source_lines(config: Config, store: Store | None) -> list[SourceLine]:
     lines = []
     for source in config.sources:
         state = states.get(source.name)
-        if state is not None and state.url != source.url:
+        if state is not None and state.url != stored_url(source):
             state = None  # pointed elsewhere: starts afresh on the next fetch
         lines.append(SourceLine(source, state))
     return lines
@@ -877,13 +888,14 @@ def render_sources(lines: Sequence[SourceLine], now: datetime) -> str:
             " / ".join(cfg.section) or "(root)")
         out.append(f"{cfg.name}  →  {section}")
         if st is None:
-            out.append(f"  url:          {cfg.url}")
+            out.append(f"  url:          {masked(cfg.url)}")
             out.append("  last fetch:   never (due now)")
             continue
         if st.current_url:
-            out.append(f"  url:          {st.current_url}  (moved permanently from {cfg.url})")
+            out.append(f"  url:          {masked(st.current_url)}  (moved permanently from "
+                       f"{masked(cfg.url)})")
         else:
-            out.append(f"  url:          {cfg.url}")
+            out.append(f"  url:          {masked(cfg.url)}")
         status = str(st.last_status) if st.last_status is not None else "-"
         out.append(f"  last fetch:   {_when(st.last_fetch)}, status {status}")
         out.append(f"  entries:      {st.entries}")
@@ -907,8 +919,8 @@ def sources_json(lines: Sequence[SourceLine]) -> list[dict[str, object]]:
         st = line.state
         docs.append({
             "name": line.config.name,
-            "url": line.config.url,
-            "current_url": st.current_url if st else None,
+            "url": masked(line.config.url),
+            "current_url": masked(st.current_url) if st and st.current_url else None,
             "section": None if line.config.section is None else list(line.config.section),
             "last_fetch": st.last_fetch.isoformat() if st and st.last_fetch else None,
             "status": st.last_status if st else None,

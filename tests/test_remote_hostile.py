@@ -252,3 +252,33 @@ def test_a_valid_feed_read_by_the_fallback_is_not_an_error(content_type: str | N
 def test_a_malformed_feed_still_warns() -> None:
     feed = parse_feed(rss(item("x") + "<item><title>broken</title>"), URL, "application/xml")
     assert any(w.startswith("malformed feed") for w in feed.warnings)
+
+
+# ----------------------------------------------------------------------------- the renderer
+
+
+def test_the_renderer_refuses_what_the_parser_would_have_dropped() -> None:
+    """Behind the parse boundary: a stored entry (an older store, another
+    path in) with a script link or a source URL with credentials."""
+    from test_feeds import ROOT, SECTIONS, SITE, T0, make_entry
+
+    from feedsvc import feeds
+    from feedsvc.models import Origin
+    from feedsvc.pages import render_article
+
+    origin = Origin(source="s", feed_url="https://ann:s3cret@feeds.example.com/f.xml",
+                    feed_id="https://feeds.example.com/f.xml", feed_title="F",
+                    feed_link="javascript:alert(2)", feed_updated=T0, original_id=None,
+                    dated=True)
+    entry = make_entry(1, link="javascript:alert(1)", origin=origin, content_html="<p>x</p>",
+                       paragraphs=())
+    page_link = "https://news.example.org/articles/2026/03/01/0000000000000001.html"
+    assert feeds.entry_link(entry, SITE) == page_link
+    feed = feeds.build_feed(ROOT, [entry], SITE, sections=SECTIONS, summary_chars=100)
+    atom, rss_doc = feeds.atom_bytes(feed), feeds.rss_bytes(feed)
+    page = render_article(entry, ROOT, SITE)
+    for out in (atom.decode(), rss_doc.decode(), page):
+        assert "javascript:" not in out and "s3cret" not in out
+    assert 'href="https://feeds.example.com/f.xml"' in atom.decode()
+    assert 'url="https://feeds.example.com/f.xml"' in rss_doc.decode()
+    assert f'<link rel="canonical" href="{page_link}">' in page
