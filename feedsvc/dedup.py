@@ -185,6 +185,19 @@ def similarity(a: Sequence[str], b: Sequence[str]) -> float:
     return _overlap(shingles(a), shingles(b))
 
 
+#: Bytes of normalised body text (:func:`normalise`: letters and digits in
+#: lower case, single spaces, UTF-8) below which a body is too short to
+#: identify an article: a teaser, a "Comments" link, a byline.  About 30
+#: English words, or 67 CJK characters.  Remote entries are compared by text
+#: only from this length on (see feedsvc.sources).
+MIN_TEXT = 200
+
+
+def enough_text(paragraphs: Sequence[str]) -> bool:
+    """Whether a body is long enough for text similarity to say anything."""
+    return len(normalise(paragraphs)) >= MIN_TEXT
+
+
 # ---------------------------------------------------------------------------
 # MinHash signatures
 

@@ -16,9 +16,12 @@ Three steps, so that no network wait ever holds the writer lock:
 
 Identity of an entry within a source is its key (:func:`remote.assign_keys`).
 An entry new to a source is first looked up by its normalised link, then by
-the seeds' own exact and near-duplicate tests; a match from another source
-(or a seed) records this source beside it and publishes nothing new, a
-match from the same source (its key changed) is a revision.  Only the source
+the seeds' own exact and near-duplicate tests (only for a body with enough
+text to judge: :func:`dedup.enough_text`); a match from another source (or a
+seed) records this source beside it and publishes nothing new.  A match from
+the same source is a revision when found by link or by the exact text; a
+near-duplicate text only revises an entry the text identifies (hash keys) or
+one whose feed changed its kind of key: another guid is another item.  Only the source
 an entry came from revises it, so two feeds carrying one article never take
 turns rewriting it.  Nothing is ever deleted: an entry that leaves its feed
 stays in the store.
@@ -534,6 +537,10 @@ class _Applier:
         # As they are now, not as the plans saw them: another process may have
         # fetched meanwhile (the daemon plans before it takes the writer lock).
         self.states = store.source_states()
+        # Of the source being applied: what it delivered before, and (when
+        # first needed) the kinds of key it knew each of its entries by.
+        self._known: Mapping[str, KnownItem] = {}
+        self._own: dict[str, set[str]] | None = None
 
     @property
     def deduper(self) -> Deduper:
@@ -564,6 +571,8 @@ class _Applier:
             known = self.store.known_items(name).get(name, {})  # the plan's may be stale
             feed_updated = state.feed_updated or fetched.fetched_at
             present = {known[p.key].entry_id for p in fetched.items if p.key in known}
+            self._own = None
+            self._known = known
             for prepared in fetched.items:
                 # Each store call below is atomic on its own: no savepoint per item.
                 decision = self._item(plan.source, prepared, known.get(prepared.key),
@@ -628,8 +637,9 @@ class _Applier:
         band_keys = p.band_keys
         target = self._match(p, band_keys)
         if target is not None:
-            entry_id, section, origin = target
-            if origin == source.name and entry_id not in present:
+            entry_id, section, origin, how = target
+            if origin == source.name and entry_id not in present \
+                    and (how != "near" or self._may_revise(p.key, entry_id)):
                 # Our own entry under a new key (a changed guid, an edited text).
                 fp = self._fingerprint(p, p.article)
                 if section == p.article.section and not _content_changed(store, entry_id, fp):
@@ -650,18 +660,41 @@ class _Applier:
         present.add(entry.id)
         return Decision.NEW
 
+    def _may_revise(self, key: str, entry_id: str) -> bool:
+        """Whether an item of the source with a text near that of the source's
+        own entry ``entry_id`` is that entry revised.  A key of the kind the
+        entry was known by (another guid, another link) is another item,
+        however alike the texts: templated posts ("Weekly digest #12") are
+        near duplicates of each other.  Only the text can follow an entry
+        that the text identifies (hash keys), or one whose feed changed how
+        it identifies its entries (guids dropped or added)."""
+        if self._own is None:
+            self._own = {}
+            for known_key, known in self._known.items():
+                self._own.setdefault(known.entry_id, set()).add(known_key.partition(":")[0])
+        kind = key.partition(":")[0]
+        return kind == "hash" or kind not in self._own.get(entry_id, ())
+
     def _match(self, p: Prepared, band_keys: list[int] | None
-               ) -> tuple[str, tuple[str, ...], str | None] | None:
-        """An entry that is the same article: by normalised link, else by the
-        seeds' exact and near-duplicate tests.  The store is asked only about
-        links and hashes it holds (sets in memory): most entries are new."""
+               ) -> tuple[str, tuple[str, ...], str | None, str] | None:
+        """An entry that is the same article, and how it was found ("link",
+        "exact" or "near"): by normalised link, else by the seeds' exact and
+        near-duplicate tests, which only judge a body with enough text
+        (:func:`dedup.enough_text`).  The store is asked only about links and
+        hashes it holds (sets in memory): most entries are new."""
+        from . import dedup
+
         store = self.store
         if self.links is None:
             self.links = store.norm_links()
         if p.norm_link is not None and p.norm_link in self.links:
             found = store.entry_for_link(p.norm_link)
             if found is not None:
-                return found
+                return (*found, "link")
+        if not dedup.enough_text(p.article.paragraphs):
+            # A teaser, a "Comments" link, nothing: the text cannot tell two
+            # items apart, and the link (above) did not make them one.
+            return None
         fp = self._fingerprint(p, p.article)
         if self.hashes is None:
             self.hashes = store.content_hashes()
@@ -674,7 +707,8 @@ class _Applier:
         origin = store.entry_origin(match.entry_id)
         if origin is None:
             return None
-        return match.entry_id, origin[0], origin[1]
+        how = "exact" if match.decision is Decision.DUPLICATE else "near"
+        return match.entry_id, origin[0], origin[1], how
 
     def _revise(self, p: Prepared, item: SourceItem, entry_id: str,
                 section: tuple[str, ...], before: datetime | None, now: datetime) -> Decision:

@@ -213,3 +213,86 @@ def test_valid_feeds_without_entries_are_not_errors(site: Site, content_type: st
     assert (state.errors, state.last_error, state.note) == (0, None, None)
     assert [title for _, title, _ in site.entries(cfg)] == (
         ["Caf\u00e9"] if document.endswith("items") else [])
+
+
+# ----------------------------------------------------------------------------- dedup
+
+COMMON = [f"Paragraph {word} of the weekly digest says what every issue says about the "
+          f"project, its releases and its contributors, at some length." for word in
+          ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")]
+
+
+def digest(n: int) -> str:
+    """Issue ``n`` of a templated post: nine paragraphs of ten the same."""
+    return "".join(f"&lt;p&gt;{p}&lt;/p&gt;" for p in
+                   [f"This is issue {n}: {'alpha beta gamma' if n == 1 else 'delta epsilon'}"
+                    f" news of the week, {n * 7} merged changes.", *COMMON])
+
+
+def test_a_templated_post_with_a_new_guid_is_a_new_entry(site: Site) -> None:
+    from feedsvc import dedup
+    from feedsvc.remote import paragraphs
+
+    alike = dedup.similarity(paragraphs(digest(1).replace("&lt;", "<").replace("&gt;", ">")),
+                             paragraphs(digest(2).replace("&lt;", "<").replace("&gt;", ">")))
+    assert alike >= 0.85  # a revision by the text alone
+    first = item("digest-1", "Weekly digest #1", "http://w.example/digest/1", digest(1),
+                 "Mon, 16 Nov 2026 08:00:00 +0000")
+    second = item("digest-2", "Weekly digest #2", "http://w.example/digest/2", digest(2),
+                  "Mon, 23 Nov 2026 08:00:00 +0000")
+    url = site.serve("/digest.xml", body(rss(first)))
+    cfg = site.config(source(url, "digest"))
+    assert site.ingest(cfg).counts == {"new": 1}
+    site.serve("/digest.xml", body(rss(second)))  # issue 1 has left the feed
+    site.clock.advance(3600)
+    assert site.ingest(cfg, force=True).counts == {"new": 1}
+    with site.store(cfg) as store:
+        entries = {e.title: e for e in store.iter_entries()}
+    one, two = entries["Weekly digest #1"], entries["Weekly digest #2"]
+    assert one.id != two.id and one.page != two.page
+    assert (one.published.day, two.published.day) == (16, 23)
+    with site.store(cfg) as store:
+        publish(store, cfg)
+    atom = (cfg.publish.folder / "atom.xml").read_text(encoding="utf-8")
+    assert "Weekly digest #1" in atom and "Weekly digest #2" in atom
+
+
+def test_an_item_known_by_its_text_is_still_revised_by_its_text(site: Site) -> None:
+    # No guid, no link: the text is all that identifies these items.
+    def bare(text: str) -> str:
+        return f"<item><title>Notice</title><description>{text}</description></item>"
+
+    url = site.serve("/bare.xml", body(rss(bare(digest(1)))))
+    cfg = site.config(source(url, "bare"))
+    assert site.ingest(cfg).counts == {"new": 1}
+    site.serve("/bare.xml", body(rss(bare(digest(1).replace("alpha beta gamma",
+                                                            "alpha beta delta")))))
+    site.clock.advance(3600)
+    assert site.ingest(cfg, force=True).counts == {"revised": 1}
+    assert len(site.entries(cfg)) == 1
+
+
+LONG = ("&lt;p&gt;" + " ".join(["The council approved the harbour budget after a long "
+                                 "debate about ferries, tides and the fish market."] * 4)
+        + "&lt;/p&gt;")
+
+
+def test_short_bodies_across_sources_are_not_the_same_article(site: Site) -> None:
+    a_items = (item("a1", "Rust compiler release notes", "http://a.example/1", "Comments")
+               + item("a2", "Show: a tiny editor", "http://a.example/2", "Comments")
+               + item("a3", "Ask: backups at home", "http://a.example/3", "")
+               + item("a4", "Council approves harbour budget", "http://a.example/harbour",
+                      LONG))
+    b_items = (item("b1", "Kernel maintainers meet", "http://b.example/x", "Comments")
+               + item("b2", "Databases in 2026", "http://b.example/y", "")
+               + item("b3", "Harbour budget passes", "http://b.example/council", LONG))
+    a = site.serve("/a.xml", body(rss(a_items)))
+    b = site.serve("/b.xml", body(rss(b_items)))
+    cfg = site.config(source(a, "news-a") + source(b, "news-b"))
+    report = site.ingest(cfg)
+    counts = {r.name: r.counts for r in report.sources}
+    assert counts == {"news-a": {"new": 4}, "news-b": {"new": 2, "duplicate": 1}}
+    titles = sorted(t for _, t, _ in site.entries(cfg))
+    assert titles == sorted(["Rust compiler release notes", "Show: a tiny editor",
+                             "Ask: backups at home", "Council approves harbour budget",
+                             "Kernel maintainers meet", "Databases in 2026"])
