@@ -26,11 +26,19 @@ _EDGES = "".join(chr(c) for c in range(0x21))
 WEB_SCHEMES = frozenset({"http", "https"})
 
 
+#: The common case, read without urllib (a tenth of its cost): http(s), a
+#: host of plain characters, no spaces or controls anywhere.
+_PLAIN_WEB = re.compile(r"https?://(?:[^\x00-\x20\x7f/?#@\[\]]*@)?[A-Za-z0-9.\-_~%]+"
+                        r"(?::[0-9]*)?(?:[/?#][^\x00-\x20\x7f]*)?")
+
+
 def web_url(url: str | None) -> str | None:
     """``url`` if it is an absolute http(s) URL with a host (tabs and line
     breaks, which browsers ignore, removed), else None."""
     if not url:
         return None
+    if _PLAIN_WEB.fullmatch(url):
+        return url
     cleaned = _INVISIBLE.sub("", url.strip(_EDGES))
     try:
         parts = urlsplit(cleaned)

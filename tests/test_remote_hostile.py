@@ -4,6 +4,8 @@ markup in titles, Dublin Core items, documents the fallback parser reads."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
 from feedsvc.remote import html_to_text, parse_feed
@@ -88,6 +90,23 @@ def test_fallback_parser_drops_them_as_well() -> None:
 ])
 def test_web_url(url: str | None, ok: bool) -> None:
     assert is_web_url(url) is ok
+    assert (web_url(url) is not None) is ok
+
+
+@given(st.one_of(st.text(max_size=40), st.builds(
+    lambda scheme, rest: scheme + rest,
+    st.sampled_from(["http://", "https://", "HTTP://", "javascript:", "http:/", ""]),
+    st.text(alphabet=st.sampled_from("ab.:/@[]?#% \t\x00-_~9"), max_size=30))))
+def test_web_url_quick_reading_agrees_with_urllib(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    cleaned = url.strip("".join(chr(c) for c in range(0x21)))
+    cleaned = cleaned.replace("\t", "").replace("\n", "").replace("\r", "")
+    try:
+        parts = urlsplit(cleaned)
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
     assert (web_url(url) is not None) is ok
 
 
