@@ -34,7 +34,7 @@ import html
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -47,6 +47,7 @@ import nh3
 from lxml import etree  # type: ignore[import-untyped]
 
 from .errors import FetchError
+from .xmltext import drop_unpublishable
 
 # ----------------------------------------------------------------------------- results
 
@@ -815,8 +816,34 @@ def parse_feed(data: bytes, url: str) -> ParsedFeed:
             raise FetchError(f"not a readable feed ({warnings[0]})", where=url) from None
         if not raws and meta.kind == "unknown":
             raise FetchError("not an RSS or Atom feed", where=url) from None
-    return ParsedFeed(meta=meta, items=tuple(_finish(r) for r in raws),
+    return ParsedFeed(meta=_publishable_meta(meta),
+                      items=tuple(_publishable(_finish(r)) for r in raws),
                       warnings=tuple(warnings))
+
+
+def _publishable(item: RemoteItem) -> RemoteItem:
+    """``item`` without the characters no feed can carry (see :mod:`feedsvc.xmltext`).
+
+    Checked on the final strings: feedparser's fallback keeps raw control
+    characters and references to them, and nh3 turns an escaped ``&#1;`` or
+    ``&#xFFFE;`` into the character itself.
+    """
+    def many(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v in map(drop_unpublishable, values) if v)
+
+    return replace(
+        item,
+        guid=None if item.guid is None else drop_unpublishable(item.guid),
+        link=None if item.link is None else drop_unpublishable(item.link),
+        title=drop_unpublishable(item.title), authors=many(item.authors),
+        categories=many(item.categories), content_html=drop_unpublishable(item.content_html),
+        text=many(item.text))
+
+
+def _publishable_meta(meta: FeedMeta) -> FeedMeta:
+    return replace(meta, title=drop_unpublishable(meta.title),
+                   link=None if meta.link is None else drop_unpublishable(meta.link),
+                   id=None if meta.id is None else drop_unpublishable(meta.id))
 
 
 # ----------------------------------------------------------------------------- identity

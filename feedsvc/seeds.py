@@ -20,11 +20,13 @@ Decoding
     that is not valid UTF-8 but holds valid multi-byte UTF-8 sequences is
     damaged UTF-8 (Windows-1252 would turn its quotes into "â€œ") and is
     rejected.  NUL and other control characters (C0 except tab and newline, DEL,
-    C1) mean the file is not text.  CRLF and CR become LF; U+FEFF is removed
-    wherever it stands.  U+FFFD rejects the file: it marks text that an earlier
-    lossy conversion already damaged; dropping it would publish words with
-    letters silently missing, while rejecting names the file so that its
-    source can be fixed (a corrected file then arrives as a revision).
+    C1) and Unicode noncharacters (U+FFFE, U+FFFF …) mean the file is not text
+    (no feed could carry them: see :mod:`feedsvc.xmltext`).  CRLF and CR become
+    LF; U+FEFF is removed wherever it stands.  U+FFFD rejects the file: it
+    marks text that an earlier lossy conversion already damaged; dropping it
+    would publish words with letters silently missing, while rejecting names
+    the file so that its source can be fixed (a corrected file then arrives as
+    a revision).
 
 Blocks
     Blank lines (nothing but Unicode white space, no-break spaces and
@@ -101,6 +103,7 @@ from pathlib import Path
 from .config import SeedsConfig
 from .errors import ConfigError, InputError, SeedError
 from .models import Article, SectionPath
+from .xmltext import describe, first_unpublishable, utf8_suspect
 
 __all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
 
@@ -136,7 +139,6 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # expression over the decoded text costs ten times as much).
 _C0_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _NOT_C0_BYTES = bytes(b for b in range(256) if b not in _C0_BYTES)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # on text: CR is gone by then
 # A valid UTF-8 sequence of three or four bytes.  Clean Windows-1252 text never
 # holds one in practice (it would read as a lower-case accented letter followed
 # by two symbols, e.g. "â€œ"), while damaged UTF-8 nearly always does: its
@@ -149,7 +151,8 @@ _UTF8_LONG = re.compile(
 
 
 def decode_seed(data: bytes, *, name: str) -> str:
-    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls.
+    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls,
+    no noncharacters.
 
     Raises :class:`SeedError` (``where=name``) when the bytes are not text.
     """
@@ -161,6 +164,8 @@ def decode_seed(data: bytes, *, name: str) -> str:
         text = _decode_other(data, name)
     else:
         _refuse_control(_utf8_control(data), name)
+        if utf8_suspect(data):  # controls are refused: noncharacters are left
+            _refuse_unpublishable(text, name)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\ufeff" in text:
@@ -177,8 +182,7 @@ def _decode_other(data: bytes, name: str) -> str:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise SeedError("not text: invalid UTF-16", where=name) from None
-        bad = _CONTROL.search(text.replace("\r", ""))
-        _refuse_control(ord(bad.group()) if bad else None, name)
+        _refuse_unpublishable(text, name)
         return text
     _refuse_control(_c0_control(data), name)
     if _UTF8_LONG.search(data):
@@ -214,6 +218,13 @@ def _utf8_control(data: bytes) -> int | None:
 def _refuse_control(code: int | None, name: str) -> None:
     if code is not None:
         what = "NUL bytes" if code == 0 else f"control character U+{code:04X}"
+        raise SeedError(f"not text: {what}", where=name)
+
+
+def _refuse_unpublishable(text: str, name: str) -> None:
+    bad = first_unpublishable(text)
+    if bad is not None:
+        what = "NUL bytes" if bad == "\x00" else describe(bad)
         raise SeedError(f"not text: {what}", where=name)
 
 

@@ -1,0 +1,127 @@
+"""Hostile input at the boundary: characters no feed can carry, huge text,
+file names that are not text, and files that change between scan and read.
+
+Whatever arrives, an input is ingested or rejected with a reason, and every
+later publish still exits 0 with every feed well-formed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import feedsvc
+from lxml import etree
+
+from feedsvc.xmltext import drop_unpublishable, first_unpublishable
+
+BODY = ("The council met on Tuesday and agreed a budget for the harbor, the school"
+        " and the museum after a long debate that lasted well into the evening.")
+
+
+def seed(title: str = "Harbor budget agreed", *, section: str = "National",
+         byline: str = "by Hana Sato", body: str = BODY) -> str:
+    return f"{section}\n\n{title}\n\n{byline}\n\n{body}\n"
+
+
+def parse_feeds(out: Path) -> list[Path]:
+    """Every feed below ``out``, each parsed as XML without recovery (raises if one is not)."""
+    feeds = sorted(out.rglob("*.xml"))
+    for path in feeds:
+        etree.fromstring(path.read_bytes(), etree.XMLParser(recover=False, resolve_entities=False))
+    return feeds
+
+
+def log_lines_are_ours(stderr: str) -> None:
+    """Every line of stderr is one of feedsvc's own log lines; no escape reaches a terminal."""
+    assert "\x1b" not in stderr and "\x9b" not in stderr
+    for line in stderr.splitlines():
+        assert line.startswith("feedsvc: "), line
+
+
+# ----------------------------------------------------------------------------- characters
+
+
+def test_the_policy_is_xml_and_html_text() -> None:
+    bad = ["\x00", "\x01", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\x9b", "\ud800", "\udce9",
+           "\ufdd0", "\ufdef", "\ufffe", "\uffff", "\U0001fffe", "\U0010ffff"]
+    good = ["\t", "\n", "\r", " ", "\xa0", "\ud7ff", "\ue000", "\ufdcf", "\ufdf0", "\ufffd",
+            "\U00010000", "\U0001f600", "\U0001fffd", "\U0010fffd"]
+    for ch in bad:
+        assert first_unpublishable(f"ab{ch}c{ch}") == ch
+        assert drop_unpublishable(f"ab{ch}c{ch}") == "abc"
+    for ch in good:
+        assert first_unpublishable(f"ab{ch}c") is None
+        assert drop_unpublishable(f"ab{ch}c") == f"ab{ch}c"
+
+
+@pytest.mark.parametrize(
+    ("where", "char", "reason"),
+    [
+        ("title", "\ufffe", "noncharacter U+FFFE"),
+        ("body", "\uffff", "noncharacter U+FFFF"),
+        ("byline", "\ufdd0", "noncharacter U+FDD0"),
+        ("section", "\U0001fffe", "noncharacter U+1FFFE"),
+        ("title", "\x1b", "control character U+001B"),
+        ("body", "\x85", "control character U+0085"),
+    ],
+)
+def test_a_seed_holding_what_no_feed_can_carry_is_rejected_and_publishing_goes_on(
+        project: Path, where: str, char: str, reason: str) -> None:
+    parts = {"title": f"Harbor {char} budget", "body": f"{BODY} {char}",
+             "byline": f"by Hana {char}Sato", "section": f"National{char}"}
+    kwargs = {where: parts[where]}
+    (project / "seeds" / "bad.txt").write_text(seed(**kwargs), encoding="utf-8")
+    (project / "seeds" / "bad-utf16.txt").write_text(seed(**kwargs), encoding="utf-16")
+    (project / "seeds" / "good.txt").write_text(seed("Good one"), encoding="utf-8")
+    result = feedsvc("publish", cwd=project)  # exits 0
+    assert f"rejected bad.txt: not text: {reason}" in result.stderr
+    assert f"rejected bad-utf16.txt: not text: {reason}" in result.stderr
+    feeds = parse_feeds(project / "data" / "feeds")
+    assert b"Good one" in (project / "data" / "feeds" / "atom.xml").read_bytes()
+    assert len(feeds) == 4  # root and National, Atom and RSS
+    assert feedsvc("publish", cwd=project).returncode == 0  # and every later one
+
+
+HOSTILE_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Wire{esc}</title><link>https://wire.example/</link>
+<description>d</description>
+<item><title>Raw escape{esc}[31m in a title</title><link>https://wire.example/1</link>
+<guid>w-1</guid><category>Pol{esc}itics</category>
+<description>Body with a raw control {ctl} character.</description></item>
+<item><title>Reference to a noncharacter &#xFFFE; in a title</title>
+<link>https://wire.example/2</link><guid>w-2</guid>
+<description>Body &#x1; with a reference to a control.</description></item>
+</channel></rss>"""
+
+ESCAPED_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Clean wire</title><link>https://clean.example/</link>
+<description>d</description>
+<item><title>Escaped references in HTML</title><link>https://clean.example/1</link>
+<guid>c-1</guid>
+<description>&lt;p&gt;one &amp;#1; two &amp;#xFFFE; three \x85 four \ufdd0 five&lt;/p&gt;
+</description></item></channel></rss>"""
+
+
+def test_a_remote_document_cannot_store_what_no_feed_can_carry(project: Path) -> None:
+    # The first document is not well-formed (raw controls): feedparser's
+    # fallback reads it and keeps them.  The second is well-formed: lxml reads
+    # it, and the sanitizer turns the escaped references into characters.
+    hostile = project / "hostile.xml"
+    hostile.write_text(HOSTILE_FEED.format(esc="\x1b", ctl="\x01"), encoding="utf-8")
+    escaped = project / "escaped.xml"
+    escaped.write_text(ESCAPED_FEED, encoding="utf-8")
+    (project / "config.toml").write_text(
+        f'[[sources]]\nurl = "{hostile}"\nname = "hostile"\nsection = "World"\n'
+        f'[[sources]]\nurl = "{escaped}"\nname = "escaped"\nsection = "World"\n',
+        encoding="utf-8")
+    feedsvc("publish", cwd=project)  # exits 0
+    out = project / "data" / "feeds"
+    parse_feeds(out)
+    atom = (out / "atom.xml").read_text(encoding="utf-8")
+    pages = "".join(p.read_text(encoding="utf-8") for p in (out / "articles").rglob("*.html"))
+    for text in (atom, pages):
+        assert first_unpublishable(text) is None
+        assert "Raw escape[31m in a title" in text
+        assert "Reference to a noncharacter" in text and "with a reference to a control" in text
+        assert "one  two  three  four  five" in text
