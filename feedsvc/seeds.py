@@ -83,8 +83,10 @@ Header heuristic (position and shape decide, never a word alone)
     segments ("National / / Politics") reject the file; inner white space of
     segments is collapsed (the path is an identity).
 
-Titles and paragraphs are kept exactly as written (no unescaping, no length
-limit), only trimmed.
+Titles and paragraphs are kept exactly as written (no unescaping), only
+trimmed.  A block longer than ``ParseOptions.max_paragraph_chars`` rejects the
+file: no article has a paragraph of a hundred thousand characters, while a
+dump (a page's scripts, base64, a log) written as one line does.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class ParseOptions:
     #: section of files that start with their title; ``()`` rejects such files
     default_section: SectionPath = ()
     max_bytes: int = 16 * 1024 * 1024
+    #: a longer block (paragraph, title …) rejects the file
+    max_paragraph_chars: int = 100_000
 
     @classmethod
     def from_config(cls, cfg: SeedsConfig) -> ParseOptions:
@@ -128,6 +132,7 @@ class ParseOptions:
             boilerplate=patterns,
             default_section=cfg.default_section,
             max_bytes=cfg.max_bytes,
+            max_paragraph_chars=cfg.max_paragraph_chars,
         )
 
 
@@ -477,6 +482,10 @@ def parse_seed(data: bytes, *, name: str, options: ParseOptions) -> Article:
     if not blocks:
         reason = "only page furniture" if text.strip(_SPACE) else "blank: whitespace only"
         raise SeedError(reason, where=name)
+    longest = max(map(len, blocks))
+    if longest > options.max_paragraph_chars:
+        raise SeedError(f"paragraph too long: {longest} characters"
+                        f" (limit {options.max_paragraph_chars})", where=name)
 
     second, third = _at(blocks, 1), _at(blocks, 2)
     section: SectionPath | None = None

@@ -125,3 +125,33 @@ def test_a_remote_document_cannot_store_what_no_feed_can_carry(project: Path) ->
         assert "Raw escape[31m in a title" in text
         assert "Reference to a noncharacter" in text and "with a reference to a control" in text
         assert "one  two  three  four  five" in text
+
+
+# ----------------------------------------------------------------------------- huge text
+
+
+def test_huge_single_line_bodies_are_rejected_by_name_and_publishing_goes_on(
+        project: Path) -> None:
+    seeds = project / "seeds"
+    (seeds / "one-line.txt").write_text(seed(body="word " * 3_000_000), encoding="utf-8")
+    (seeds / "ampersands.txt").write_text(seed(body="&" * 3_000_000), encoding="utf-8")
+    (seeds / "good.txt").write_text(seed("Good one"), encoding="utf-8")
+    assert (seeds / "one-line.txt").stat().st_size > 15_000_000
+    result = feedsvc("publish", cwd=project)  # exits 0
+    assert ("rejected ampersands.txt: paragraph too long: 3000000 characters (limit 100000)"
+            in result.stderr)
+    assert "rejected one-line.txt: paragraph too long: 14999999 characters" in result.stderr
+    parse_feeds(project / "data" / "feeds")
+    assert b"Good one" in (project / "data" / "feeds" / "atom.xml").read_bytes()
+    assert feedsvc("publish", "--strict", cwd=project).returncode == 0  # remembered verdicts
+
+
+def test_the_paragraph_limit_is_configurable(project: Path) -> None:
+    long = "A sentence of an unusually long paragraph. " * 60  # 2,580 characters
+    (project / "seeds" / "long.txt").write_text(seed(body=long), encoding="utf-8")
+    (project / "config.toml").write_text("[seeds]\nmax_paragraph_chars = 2000\n")
+    result = feedsvc("ingest", cwd=project)
+    assert "rejected long.txt: paragraph too long: 2579 characters (limit 2000)" in result.stderr
+    (project / "config.toml").write_text("[seeds]\nmax_paragraph_chars = 10\n")
+    bad = feedsvc("ingest", cwd=project, check=False)
+    assert bad.returncode == 2 and "seeds.max_paragraph_chars" in bad.stderr
