@@ -19,6 +19,7 @@ from . import dedup
 from .config import Config, usable_cores
 from .errors import InputError
 from .models import Article, Decision, FileOutcome, VersionBody
+from .names import printable
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
 from .store import BulkWriter, FileState, Store, open_store
@@ -183,12 +184,15 @@ def _ingest_one(writer: BulkWriter, deduper: Deduper, prep: Prepared,
 
 
 def _log_outcome(outcome: FileOutcome) -> None:
+    # A file name may hold anything but "/" and NUL: a newline or an escape
+    # sequence must not make a log line of its own or reach a terminal.
+    path = printable(outcome.path)
     if outcome.decision is Decision.REJECTED:
-        log.warning("rejected %s: %s", outcome.path, outcome.message)
+        log.warning("rejected %s: %s", path, outcome.message)
     elif outcome.decision is Decision.DUPLICATE:
-        log.info("duplicate %s of %s", outcome.path, outcome.entry_id)
+        log.info("duplicate %s of %s", path, outcome.entry_id)
     else:
-        log.debug("%s %s → %s", outcome.decision.value, outcome.path, outcome.entry_id)
+        log.debug("%s %s → %s", outcome.decision.value, path, outcome.entry_id)
 
 
 def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:

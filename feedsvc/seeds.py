@@ -105,6 +105,7 @@ from pathlib import Path
 from .config import SeedsConfig
 from .errors import ConfigError, InputError, SeedError
 from .models import Article, SectionPath
+from .names import printable
 from .xmltext import describe, first_unpublishable, utf8_suspect
 
 __all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
@@ -661,7 +662,8 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 raise InputError("seeds folder not found", where=folder) from None
             continue  # removed while scanning
         except OSError as exc:
-            where = directory if prefix else folder
+            # A folder's name, like a file's, may hold anything but "/" and NUL.
+            where = printable(str(directory)) if prefix else folder
             raise InputError(f"cannot read folder: {exc.strerror}", where=where) from None
         with entries:
             for entry in entries:

@@ -7,12 +7,20 @@ later publish still exits 0 with every feed well-formed.
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import feedsvc
+from conftest import feedsvc, seed_text, write_seeds
 from lxml import etree
 
+from feedsvc import prepare as prep
+from feedsvc.config import load_config
+from feedsvc.names import from_store_key, printable, store_key
+from feedsvc.store import Store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
 
 BODY = ("The council met on Tuesday and agreed a budget for the harbor, the school"
@@ -155,3 +163,93 @@ def test_the_paragraph_limit_is_configurable(project: Path) -> None:
     (project / "config.toml").write_text("[seeds]\nmax_paragraph_chars = 10\n")
     bad = feedsvc("ingest", cwd=project, check=False)
     assert bad.returncode == 2 and "seeds.max_paragraph_chars" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- file names
+
+
+NASTY_NAMES = [
+    b"caf\xe9.txt",  # Latin-1, not UTF-8
+    b"\xff\xfe\x80.txt",
+    b"two\nfeedsvc: ERROR: a fake line.txt",
+    b"\x1b[31mred\x1b[0m.txt",
+    b"csi\xc2\x9b31m.txt",  # U+009B, the one-character CSI
+    b"back\\xe9.txt",  # what printable() writes for caf\xe9: must stay apart
+    b"bidi\xe2\x80\xaetxt.exe.txt",  # U+202E right-to-left override
+    b"%E9.txt",
+]
+
+
+def write_nasty(seeds: Path, *, rejected: bool = True) -> dict[bytes, str]:
+    """A good seed under each nasty name and, with ``rejected``, an empty file
+    under the same name in a subfolder (rejected files are listed by status)."""
+    written: dict[bytes, str] = {}
+    folder = os.fsencode(seeds)
+    os.makedirs(folder + b"/sub\xe9", exist_ok=True)
+    for i, name in enumerate(NASTY_NAMES):
+        path = folder + b"/" + name
+        with open(path, "wb") as fh:
+            fh.write(seed_text(random.Random(i), section="National").encode())
+        written[name] = "new"
+        if rejected:
+            with open(folder + b"/sub\xe9/" + name, "wb"):
+                pass
+            written[b"sub\xe9/" + name] = "rejected"
+    return written
+
+
+def check_names_everywhere(project: Path, written: dict[bytes, str]) -> None:
+    db = project / "data" / "feedsvc.db"
+    keys = [k for (k,) in sqlite3.connect(db).execute("SELECT path FROM files")]
+    assert len(set(keys)) == len(keys)
+    with Store.open(db, site=load_config(None).site, readonly=True) as store:
+        states = store.file_states()
+    by_name = {os.fsencode(rel): st.decision.value for rel, st in states.items()}
+    for name, decision in written.items():
+        assert by_name[name] == decision  # the exact bytes came back
+    status = feedsvc("status", cwd=project).stdout
+    assert "\x1b" not in status and "\x9b" not in status
+    rejected = [line for line in status.splitlines() if "empty file" in line]
+    assert sorted(rejected) == sorted(
+        f"  {printable(os.fsdecode(n))}: empty file" for n, d in written.items()
+        if d == "rejected")
+    doc = json.loads(feedsvc("status", "--json", cwd=project).stdout)
+    shown = {path for path, _ in doc["rejected"]}
+    assert shown == {printable(os.fsdecode(n)) for n, d in written.items() if d == "rejected"}
+    assert r"sub\xe9/caf\xe9.txt" in shown and r"sub\xe9/back\\xe9.txt" in shown
+    assert r"sub\xe9/two\u000afeedsvc: ERROR: a fake line.txt" in shown
+
+
+def test_any_file_name_is_ingested_kept_exactly_and_shown_escaped(project: Path) -> None:
+    written = write_nasty(project / "seeds")
+    result = feedsvc("ingest", "-v", cwd=project)
+    assert f"{len(NASTY_NAMES)} new, 0 revised, 0 duplicate, 0 unchanged," in result.stderr
+    log_lines_are_ours(result.stderr)
+    assert r"rejected sub\xe9/\u001b[31mred\u001b[0m.txt: empty file" in result.stderr
+    check_names_everywhere(project, written)
+    again = feedsvc("publish", cwd=project)
+    assert f"0 new, 0 revised, 0 duplicate, {len(written)} unchanged" in again.stderr
+    parse_feeds(project / "data" / "feeds")
+
+
+def test_nasty_names_in_a_batch_read_by_the_worker_processes(project: Path) -> None:
+    count = prep.POOL_MIN_FILES
+    write_seeds(project / "seeds", count)
+    written = write_nasty(project / "seeds")
+    result = feedsvc("ingest", cwd=project)
+    assert f"{count + len(NASTY_NAMES)} new, 0 revised" in result.stderr
+    assert f"{len(NASTY_NAMES)} rejected" in result.stderr
+    log_lines_are_ours(result.stderr)
+    check_names_everywhere(project, written)
+
+
+def test_store_keys_round_trip_and_never_collide() -> None:
+    names = [os.fsdecode(n) for n in NASTY_NAMES] + ["a.txt", "sub/a.txt", "%2F.txt"]
+    names += [os.fsdecode(b"sub\xe9/" + n) for n in NASTY_NAMES]
+    keys = [store_key(n) for n in names]
+    assert len(set(keys)) == len(keys)
+    assert [from_store_key(k) for k in keys] == names
+    for key in keys:
+        key.encode("utf-8")  # storable
+    shown = [printable(n) for n in names]
+    assert len(set(shown)) == len(shown) and all(s.isprintable() for s in shown)
