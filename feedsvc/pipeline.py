@@ -141,8 +141,11 @@ def ingest_seeds(
                     for prep, band_keys in zip(group, keys, strict=True):
                         outcome = _ingest_one(writer, deduper, prep, band_keys)
                         f = prep.file
-                        writer.record_file(f.relpath, size=f.size, mtime_ns=f.mtime_ns,
-                                           raw_hash=prep.raw_hash, outcome=outcome)
+                        # A failed read says nothing about the content: what
+                        # was recorded before stays, so the next scan retries.
+                        if not prep.unread:
+                            writer.record_file(f.relpath, size=f.size, mtime_ns=f.mtime_ns,
+                                               raw_hash=prep.raw_hash, outcome=outcome)
                         counts[outcome.decision.value] += 1
                         if outcome.decision is Decision.REJECTED:
                             rejected.append(outcome)

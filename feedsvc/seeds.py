@@ -589,6 +589,7 @@ class SeedFile:
     relpath: str  # posix path relative to the seeds folder: the file's identity
     size: int
     mtime_ns: int
+    followed: bool = False  # reached through a symbolic link (to a file inside the folder)
 
     @property
     def path(self) -> Path:
@@ -651,7 +652,7 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
     match = _name_matcher(pattern)
     dot_files = pattern.startswith(".")
 
-    found: list[tuple[str, str, int, int]] = []
+    found: list[tuple[str, str, int, int, bool]] = []
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -675,7 +676,8 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                         continue
                     if (name.startswith(".") and not dot_files) or not match(name):
                         continue
-                    if entry.is_symlink():
+                    link = entry.is_symlink()
+                    if link:
                         if not os.path.realpath(entry.path).startswith(inside):
                             continue
                         st = entry.stat()
@@ -686,6 +688,6 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 except OSError:
                     continue  # vanished, dangling or looping link: not a seed file
                 if stat.S_ISREG(st.st_mode):
-                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns))
+                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns, link))
     found.sort()  # (name, relpath) is unique
-    return [SeedFile(root, rel, size, mtime) for _, rel, size, mtime in found]
+    return [SeedFile(root, rel, size, mtime, link) for _, rel, size, mtime, link in found]

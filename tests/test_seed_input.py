@@ -11,6 +11,8 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,10 @@ from lxml import etree
 
 from feedsvc import prepare as prep
 from feedsvc.config import load_config
+from feedsvc.localread import read_regular_file
 from feedsvc.names import from_store_key, printable, store_key
+from feedsvc.pipeline import ingest_seeds, open_store
+from feedsvc.seeds import ParseOptions, SeedFile, scan_seeds
 from feedsvc.store import Store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
 
@@ -253,3 +258,112 @@ def test_store_keys_round_trip_and_never_collide() -> None:
         key.encode("utf-8")  # storable
     shown = [printable(n) for n in names]
     assert len(set(shown)) == len(shown) and all(s.isprintable() for s in shown)
+
+
+# ----------------------------------------------------------------------------- races
+
+
+# Runs the real command with the scan wrapped: right after the scan, the file
+# named in argv[2] is replaced by a FIFO, or moved away (the window between
+# scan and read, made wide).
+RACE = """
+import os, sys
+from pathlib import Path
+import feedsvc.pipeline as pipeline
+from feedsvc.cli import main
+
+action, victim = sys.argv[1], sys.argv[2]
+real_scan = pipeline.scan_seeds
+
+def scan(folder, pattern):
+    files = real_scan(folder, pattern)
+    path = Path(folder) / victim
+    if action == "fifo":
+        path.unlink()
+        os.mkfifo(path)
+    else:
+        path.rename(path.with_name(path.name + ".away"))
+    return files
+
+pipeline.scan_seeds = scan
+sys.argv = ["feedsvc", *sys.argv[3:]]
+main()
+"""
+
+
+def race(project: Path, action: str, victim: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", RACE, action, victim, *args], cwd=project,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.parametrize("action", ["fifo", "vanish"])
+def test_a_file_gone_between_scan_and_read_is_reported_and_read_when_back(
+        project: Path, action: str) -> None:
+    seeds = project / "seeds"
+    (seeds / "victim.txt").write_text(seed_text(random.Random(1), title="The victim"))
+    (seeds / "other.txt").write_text(seed_text(random.Random(2)))
+    before = (seeds / "victim.txt").read_bytes(), (seeds / "victim.txt").stat().st_mtime_ns
+    result = race(project, action, "victim.txt", "publish", "--strict")
+    assert result.returncode == 1, result.stderr  # reported as a rejected input …
+    reason = "not a regular file" if action == "fifo" else "No such file or directory"
+    assert f"rejected victim.txt: cannot read: {reason}" in result.stderr
+    assert "1 new" in result.stderr
+    # … but not remembered: nothing is recorded of it
+    assert "victim.txt" not in feedsvc("status", cwd=project).stdout
+    # Back as it was, same bytes and mtime: it is read, not skipped as unchanged.
+    if action == "fifo":
+        (seeds / "victim.txt").unlink()
+    else:
+        (seeds / "victim.txt.away").rename(seeds / "victim.txt")
+    (seeds / "victim.txt").write_bytes(before[0])
+    os.utime(seeds / "victim.txt", ns=(before[1], before[1]))
+    again = feedsvc("publish", cwd=project)
+    assert "1 new, 0 revised, 0 duplicate, 1 unchanged, 0 rejected" in again.stderr
+    assert b"The victim" in (project / "data" / "feeds" / "atom.xml").read_bytes()
+
+
+def test_a_fifo_file_source_does_not_hang_the_run(project: Path) -> None:
+    fifo = project / "wire.xml"
+    os.mkfifo(fifo)
+    (project / "config.toml").write_text(
+        f'[[sources]]\nurl = "{fifo}"\nname = "wire"\nsection = "World"\n', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "feedsvc", "ingest", "--only", "feeds"],
+                            cwd=project, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "not a regular file" in feedsvc("sources", cwd=project).stdout
+
+
+def test_reading_refuses_what_the_scan_did_not_see(tmp_path: Path) -> None:
+    (tmp_path / "target.txt").write_text(seed(), encoding="utf-8")
+    (tmp_path / "a.txt").write_text(seed(), encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to("target.txt")
+    files = {f.relpath: f for f in scan_seeds(tmp_path, "*.txt")}
+    assert files["link.txt"].followed and not files["a.txt"].followed
+    # a.txt becomes a link after the scan: not followed
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "a.txt").symlink_to("target.txt")
+    options = ParseOptions(boilerplate=())
+    swapped = prep.prepare(files["a.txt"], options)
+    assert swapped.unread and swapped.problem is not None
+    assert swapped.problem.startswith("cannot read: Too many levels of symbolic links")
+    assert prep.prepare(files["link.txt"], options).article is not None
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_regular_file(tmp_path / "fifo", 10)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_regular_file(tmp_path, 10)
+    gone = SeedFile(tmp_path, "gone.txt", 10, 1)
+    assert prep.prepare(gone, options).unread
+
+
+def test_content_verdicts_are_still_remembered(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "empty.txt").write_bytes(b"")
+    (tmp_path / "seeds" / "big.txt").write_bytes(b"x" * 2048)
+    (tmp_path / "config.toml").write_text("[seeds]\nmax_bytes = 1024\n")
+    config = load_config(tmp_path / "config.toml")
+    with open_store(config) as store:
+        first = ingest_seeds(store, config)
+        assert first.counts["rejected"] == 2
+        second = ingest_seeds(store, config)
+        assert second.counts == {"unchanged": 2}
