@@ -13,10 +13,14 @@ import random
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import feedsvc, seed_text, write_seeds
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from feedsvc import prepare as prep
@@ -24,6 +28,7 @@ from feedsvc.config import load_config
 from feedsvc.localread import read_regular_file
 from feedsvc.names import from_store_key, printable, store_key
 from feedsvc.pipeline import ingest_seeds, open_store
+from feedsvc.publish import publish
 from feedsvc.seeds import ParseOptions, SeedFile, scan_seeds
 from feedsvc.store import Store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
@@ -367,3 +372,58 @@ def test_content_verdicts_are_still_remembered(tmp_path: Path) -> None:
         assert first.counts["rejected"] == 2
         second = ingest_seeds(store, config)
         assert second.counts == {"unchanged": 2}
+
+
+# ----------------------------------------------------------------------------- property
+
+
+_NASTY_CHARS = ["\x00", "\x01", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\x9b", "\xa0", "\u2028",
+                "\u202e", "\ufdd0", "\ufeff", "\ufffd", "\ufffe", "\uffff", "\U0001fffe",
+                "\U0010ffff", "\ud800", "\udce9", "\udcff", "&", "<", "]]>", "/", "\\", "\r",
+                "\t", "\n", "\n\n", "by ", "Staff Writer"]
+_ANY_TEXT = st.lists(st.one_of(st.characters(exclude_categories=()),
+                               st.sampled_from(_NASTY_CHARS)), max_size=20).map("".join)
+# Every plane, combining marks, format and bidirectional characters, private
+# use, unassigned code points: all a feed can carry (half the examples, so
+# that many are accepted and published).
+_TEXT_CHAR = st.characters(exclude_categories=("Cc", "Cs")).filter(
+    lambda c: ord(c) & 0xFFFE != 0xFFFE and not 0xFDD0 <= ord(c) <= 0xFDEF)
+_FIELD = st.one_of(st.lists(_TEXT_CHAR, min_size=1, max_size=20).map("".join), _ANY_TEXT)
+
+
+def _raw(text: str) -> bytes:
+    """Text as bytes on disk: an escaped surrogate is its byte, any other one its
+    (invalid) UTF-8 form."""
+    return b"".join(bytes([ord(ch) - 0xDC00]) if 0xDC80 <= ord(ch) <= 0xDCFF
+                    else ch.encode("utf-8", "surrogatepass") for ch in text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(section=_FIELD, title=_FIELD, body=_FIELD, name=_ANY_TEXT)
+def test_any_text_anywhere_publishes_or_is_rejected_with_a_reason(
+        section: str, title: str, body: str, name: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "seeds").mkdir()
+        file_name = b"n" + _raw(name).replace(b"/", b"").replace(b"\0", b"")[:200] + b".txt"
+        content = f"{section}\n\n{title}\n\nby Hana Sato\n\n{BODY} {body}\n"
+        with open(os.fsencode(root / "seeds") + b"/" + file_name, "wb") as fh:
+            fh.write(_raw(content))
+        config = load_config(None).with_overrides(
+            seeds=root / "seeds", db=root / "data" / "feedsvc.db", out=root / "out")
+        # A file whose first block does not read as a section is filed here.
+        config = replace(config, seeds=replace(config.seeds, default_section=("Misc",)))
+        with open_store(config) as store:
+            report = ingest_seeds(store, config)
+            assert report.counts.get("new", 0) + len(report.rejected) == 1
+            event("accepted" if report.counts.get("new") else "rejected")
+            for outcome in report.rejected:
+                assert outcome.message
+                assert outcome.path == os.fsdecode(file_name)
+                assert printable(outcome.path).isprintable()
+            assert set(store.file_states()) == {os.fsdecode(file_name)}
+            publish(store, config)
+        parse_feeds(root / "out")
+        for path in (root / "out").rglob("*"):
+            if path.is_file():
+                assert first_unpublishable(path.read_text(encoding="utf-8")) is None
