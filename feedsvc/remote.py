@@ -47,7 +47,7 @@ import nh3
 from lxml import etree  # type: ignore[import-untyped]
 
 from .errors import FetchError
-from .xmltext import drop_unpublishable
+from .xmltext import drop_unpublishable, first_unpublishable
 
 # ----------------------------------------------------------------------------- results
 
@@ -828,6 +828,12 @@ def _publishable(item: RemoteItem) -> RemoteItem:
     characters and references to them, and nh3 turns an escaped ``&#1;`` or
     ``&#xFFFE;`` into the character itself.
     """
+    # One look at everything first: nearly every item is clean, and is kept as it is.
+    strings = (item.guid or "", item.link or "", item.title, item.content_html,
+               *item.authors, *item.categories, *item.text)
+    if first_unpublishable("\n".join(strings)) is None:
+        return item
+
     def many(values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(v for v in map(drop_unpublishable, values) if v)
 
