@@ -43,6 +43,7 @@ class SeedsConfig:
     default_section: SectionPath = ()
     boilerplate: tuple[str, ...] = (r"Coronavirus banner",)
     max_bytes: int = 16 * 1024 * 1024
+    max_paragraph_chars: int = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +300,8 @@ def _site(v: _Validator, t: dict[str, Any]) -> SiteConfig:
 
 def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
     d = SeedsConfig()
-    v.only_keys(t, "seeds.", {"folder", "pattern", "default_section", "boilerplate", "max_bytes"})
+    v.only_keys(t, "seeds.", {"folder", "pattern", "default_section", "boilerplate", "max_bytes",
+                              "max_paragraph_chars"})
     pattern = v.text(t, "pattern", d.pattern)
     if "/" in pattern or "\\" in pattern:
         raise v.fail("seeds.pattern", "is matched against file names and must not contain '/'")
@@ -324,6 +326,8 @@ def _seeds(v: _Validator, t: dict[str, Any], base: Path) -> SeedsConfig:
         default_section=section,
         boilerplate=tuple(patterns),
         max_bytes=v.integer(t, "max_bytes", d.max_bytes, 1024, 1024**3),
+        max_paragraph_chars=v.integer(t, "max_paragraph_chars", d.max_paragraph_chars, 1000,
+                                      1024**3),
     )
 
 

@@ -49,6 +49,7 @@ import pycurl
 
 from . import __version__
 from .config import FetchConfig
+from .localread import read_regular_file
 from .urls import origin, split_credentials, without_credentials
 
 MAX_REDIRECTS = 5
@@ -446,8 +447,8 @@ class Fetcher:
         path = Path(url2pathname(urlsplit(request.url).path))
         limit = self.config.max_bytes
         try:
-            with path.open("rb") as fh:
-                data = fh.read(limit + 1)
+            # Never blocks on a FIFO, reads nothing but a regular file.
+            data = read_regular_file(path, limit + 1)
         except OSError as exc:
             return Response(Outcome.FAILED, request.url, error=f"cannot read: {exc.strerror}",
                             elapsed=time.monotonic() - started)

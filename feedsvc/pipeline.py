@@ -19,6 +19,7 @@ from . import dedup
 from .config import Config, usable_cores
 from .errors import InputError
 from .models import Article, Decision, FileOutcome, VersionBody
+from .names import printable
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
 from .store import BulkWriter, FileState, Store, open_store
@@ -140,8 +141,11 @@ def ingest_seeds(
                     for prep, band_keys in zip(group, keys, strict=True):
                         outcome = _ingest_one(writer, deduper, prep, band_keys)
                         f = prep.file
-                        writer.record_file(f.relpath, size=f.size, mtime_ns=f.mtime_ns,
-                                           raw_hash=prep.raw_hash, outcome=outcome)
+                        # A failed read says nothing about the content: what
+                        # was recorded before stays, so the next scan retries.
+                        if not prep.unread:
+                            writer.record_file(f.relpath, size=f.size, mtime_ns=f.mtime_ns,
+                                               raw_hash=prep.raw_hash, outcome=outcome)
                         counts[outcome.decision.value] += 1
                         if outcome.decision is Decision.REJECTED:
                             rejected.append(outcome)
@@ -183,12 +187,15 @@ def _ingest_one(writer: BulkWriter, deduper: Deduper, prep: Prepared,
 
 
 def _log_outcome(outcome: FileOutcome) -> None:
+    # A file name may hold anything but "/" and NUL: a newline or an escape
+    # sequence must not make a log line of its own or reach a terminal.
+    path = printable(outcome.path)
     if outcome.decision is Decision.REJECTED:
-        log.warning("rejected %s: %s", outcome.path, outcome.message)
+        log.warning("rejected %s: %s", path, outcome.message)
     elif outcome.decision is Decision.DUPLICATE:
-        log.info("duplicate %s of %s", outcome.path, outcome.entry_id)
+        log.info("duplicate %s of %s", path, outcome.entry_id)
     else:
-        log.debug("%s %s → %s", outcome.decision.value, outcome.path, outcome.entry_id)
+        log.debug("%s %s → %s", outcome.decision.value, path, outcome.entry_id)
 
 
 def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:

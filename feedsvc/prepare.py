@@ -19,6 +19,7 @@ from multiprocessing.pool import AsyncResult
 
 from . import dedup
 from .errors import SeedError
+from .localread import read_regular_file
 from .models import Article
 from .seeds import ParseOptions, SeedFile, parse_seed
 from .store import Encoded
@@ -40,16 +41,24 @@ class Prepared:
     fingerprint: dedup.Fingerprint | None
     problem: str | None
     encoded: Encoded | None = None  # the store's encoding, computed here off the writer
+    #: the file could not be read (gone, unreadable, no longer a regular file):
+    #: no verdict on its content, so nothing is remembered and the next scan retries it
+    unread: bool = False
+
+
+class _Unread(Exception):
+    """Reading the file failed; :attr:`args` [0] says why."""
 
 
 def _read(f: SeedFile, max_bytes: int) -> bytes:
     if f.size > max_bytes:
         raise SeedError(f"too large ({f.size} bytes, limit {max_bytes})", where=f.relpath)
     try:
-        with f.path.open("rb") as fh:
-            data = fh.read(max_bytes + 1)
+        # What the scan saw as a file is read only if it still is one: a link
+        # put in its place is not followed, a FIFO does not block the run.
+        data = read_regular_file(f.path, max_bytes + 1, follow_links=f.followed)
     except OSError as exc:
-        raise SeedError(f"cannot read: {exc.strerror}", where=f.relpath) from None
+        raise _Unread(f"cannot read: {exc.strerror} (tried again at the next scan)") from None
     if len(data) > max_bytes:
         raise SeedError(f"too large (more than {max_bytes} bytes)", where=f.relpath)
     return data
@@ -61,6 +70,8 @@ def prepare(f: SeedFile, options: ParseOptions) -> Prepared:
         data = _read(f, options.max_bytes)
     except SeedError as exc:
         return Prepared(f, b"", None, None, exc.message)
+    except _Unread as exc:
+        return Prepared(f, b"", None, None, str(exc), unread=True)
     raw_hash = hashlib.sha256(data).digest()
     try:
         article = parse_seed(data, name=f.relpath, options=options)
@@ -84,22 +95,22 @@ def _init_worker(options: ParseOptions) -> None:
 #: What crosses the process boundary: plain tuples, bytes and strings only,
 #: which pickle several times faster than dataclasses and numpy arrays.
 _Wire = tuple[bytes, tuple[object, ...] | None, bytes, tuple[str, str, bytes] | None,
-              str | None]
+              str | None, bool]
 
 
 def _to_wire(p: Prepared) -> _Wire:
     a, fp, enc = p.article, p.fingerprint, p.encoded
     if a is None or fp is None or enc is None:
-        return (p.raw_hash, None, b"", None, p.problem)
+        return (p.raw_hash, None, b"", None, p.problem, p.unread)
     fields = (a.section, a.title, a.authors, a.credit, a.paragraphs)
     return (p.raw_hash, fields, fp.content_hash, (enc.authors, enc.paragraphs, enc.signature),
-            None)
+            None, False)
 
 
 def _from_wire(f: SeedFile, wire: _Wire) -> Prepared:
-    raw_hash, fields, content_hash, encoded, problem = wire
+    raw_hash, fields, content_hash, encoded, problem, unread = wire
     if fields is None or encoded is None:
-        return Prepared(f, raw_hash, None, None, problem)
+        return Prepared(f, raw_hash, None, None, problem, unread=unread)
     article = Article(*fields)  # type: ignore[arg-type]
     signature = dedup.signatures_from_bytes(encoded[2], 1)[0]
     return Prepared(f, raw_hash, article, dedup.Fingerprint(content_hash, signature), None,

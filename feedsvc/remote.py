@@ -35,7 +35,7 @@ import html.entities
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -49,6 +49,7 @@ from lxml import etree  # type: ignore[import-untyped]
 
 from .errors import FetchError
 from .urls import web_url
+from .xmltext import drop_unpublishable, first_unpublishable
 
 # ----------------------------------------------------------------------------- results
 
@@ -906,13 +907,13 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> Parsed
     site = _web_link(meta.link, dropped)
     if site != meta.link:
         meta = FeedMeta(meta.kind, meta.title, site, meta.id, meta.updated, meta.ttl)
-    items = tuple(_finish(r, _web_link(r.link, dropped)) for r in raws)
+    items = tuple(_publishable(_finish(r, _web_link(r.link, dropped))) for r in raws)
     if dropped:
         schemes = sorted({_scheme_of(d) for d in dropped})
         warnings.append(f"{len(dropped)} link{'' if len(dropped) == 1 else 's'} dropped: only "
                         f"http and https links are published (schemes seen: "
                         f"{', '.join(schemes)})")
-    return ParsedFeed(meta=meta, items=items, warnings=tuple(warnings))
+    return ParsedFeed(meta=_publishable_meta(meta), items=items, warnings=tuple(warnings))
 
 
 def _scheme_of(link: str) -> str:
@@ -929,6 +930,37 @@ def _web_link(link: str | None, dropped: list[str]) -> str | None:
     if kept is None:
         dropped.append(link)
     return kept
+
+
+def _publishable(item: RemoteItem) -> RemoteItem:
+    """``item`` without the characters no feed can carry (see :mod:`feedsvc.xmltext`).
+
+    Checked on the final strings: feedparser's fallback keeps raw control
+    characters and references to them, and nh3 turns an escaped ``&#1;`` or
+    ``&#xFFFE;`` into the character itself.
+    """
+    # One look at everything first: nearly every item is clean, and is kept as it is.
+    strings = (item.guid or "", item.link or "", item.title, item.content_html,
+               *item.authors, *item.categories, *item.text)
+    if first_unpublishable("\n".join(strings)) is None:
+        return item
+
+    def many(values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v in map(drop_unpublishable, values) if v)
+
+    return replace(
+        item,
+        guid=None if item.guid is None else drop_unpublishable(item.guid),
+        link=None if item.link is None else drop_unpublishable(item.link),
+        title=drop_unpublishable(item.title), authors=many(item.authors),
+        categories=many(item.categories), content_html=drop_unpublishable(item.content_html),
+        text=many(item.text))
+
+
+def _publishable_meta(meta: FeedMeta) -> FeedMeta:
+    return replace(meta, title=drop_unpublishable(meta.title),
+                   link=None if meta.link is None else drop_unpublishable(meta.link),
+                   id=None if meta.id is None else drop_unpublishable(meta.id))
 
 
 # ----------------------------------------------------------------------------- identity

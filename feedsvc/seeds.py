@@ -20,11 +20,13 @@ Decoding
     that is not valid UTF-8 but holds valid multi-byte UTF-8 sequences is
     damaged UTF-8 (Windows-1252 would turn its quotes into "â€œ") and is
     rejected.  NUL and other control characters (C0 except tab and newline, DEL,
-    C1) mean the file is not text.  CRLF and CR become LF; U+FEFF is removed
-    wherever it stands.  U+FFFD rejects the file: it marks text that an earlier
-    lossy conversion already damaged; dropping it would publish words with
-    letters silently missing, while rejecting names the file so that its
-    source can be fixed (a corrected file then arrives as a revision).
+    C1) and Unicode noncharacters (U+FFFE, U+FFFF …) mean the file is not text
+    (no feed could carry them: see :mod:`feedsvc.xmltext`).  CRLF and CR become
+    LF; U+FEFF is removed wherever it stands.  U+FFFD rejects the file: it
+    marks text that an earlier lossy conversion already damaged; dropping it
+    would publish words with letters silently missing, while rejecting names
+    the file so that its source can be fixed (a corrected file then arrives as
+    a revision).
 
 Blocks
     Blank lines (nothing but Unicode white space, no-break spaces and
@@ -81,8 +83,10 @@ Header heuristic (position and shape decide, never a word alone)
     segments ("National / / Politics") reject the file; inner white space of
     segments is collapsed (the path is an identity).
 
-Titles and paragraphs are kept exactly as written (no unescaping, no length
-limit), only trimmed.
+Titles and paragraphs are kept exactly as written (no unescaping), only
+trimmed.  A block longer than ``ParseOptions.max_paragraph_chars`` rejects the
+file: no article has a paragraph of a hundred thousand characters, while a
+dump (a page's scripts, base64, a log) written as one line does.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ from pathlib import Path
 from .config import SeedsConfig
 from .errors import ConfigError, InputError, SeedError
 from .models import Article, SectionPath
+from .names import printable
+from .xmltext import describe, first_unpublishable, utf8_suspect
 
 __all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
 
@@ -114,6 +120,8 @@ class ParseOptions:
     #: section of files that start with their title; ``()`` rejects such files
     default_section: SectionPath = ()
     max_bytes: int = 16 * 1024 * 1024
+    #: a longer block (paragraph, title …) rejects the file
+    max_paragraph_chars: int = 100_000
 
     @classmethod
     def from_config(cls, cfg: SeedsConfig) -> ParseOptions:
@@ -125,6 +133,7 @@ class ParseOptions:
             boilerplate=patterns,
             default_section=cfg.default_section,
             max_bytes=cfg.max_bytes,
+            max_paragraph_chars=cfg.max_paragraph_chars,
         )
 
 
@@ -136,7 +145,6 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # expression over the decoded text costs ten times as much).
 _C0_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _NOT_C0_BYTES = bytes(b for b in range(256) if b not in _C0_BYTES)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # on text: CR is gone by then
 # A valid UTF-8 sequence of three or four bytes.  Clean Windows-1252 text never
 # holds one in practice (it would read as a lower-case accented letter followed
 # by two symbols, e.g. "â€œ"), while damaged UTF-8 nearly always does: its
@@ -149,7 +157,8 @@ _UTF8_LONG = re.compile(
 
 
 def decode_seed(data: bytes, *, name: str) -> str:
-    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls.
+    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls,
+    no noncharacters.
 
     Raises :class:`SeedError` (``where=name``) when the bytes are not text.
     """
@@ -161,6 +170,8 @@ def decode_seed(data: bytes, *, name: str) -> str:
         text = _decode_other(data, name)
     else:
         _refuse_control(_utf8_control(data), name)
+        if utf8_suspect(data):  # controls are refused: noncharacters are left
+            _refuse_unpublishable(text, name)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\ufeff" in text:
@@ -177,8 +188,7 @@ def _decode_other(data: bytes, name: str) -> str:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
             raise SeedError("not text: invalid UTF-16", where=name) from None
-        bad = _CONTROL.search(text.replace("\r", ""))
-        _refuse_control(ord(bad.group()) if bad else None, name)
+        _refuse_unpublishable(text, name)
         return text
     _refuse_control(_c0_control(data), name)
     if _UTF8_LONG.search(data):
@@ -214,6 +224,13 @@ def _utf8_control(data: bytes) -> int | None:
 def _refuse_control(code: int | None, name: str) -> None:
     if code is not None:
         what = "NUL bytes" if code == 0 else f"control character U+{code:04X}"
+        raise SeedError(f"not text: {what}", where=name)
+
+
+def _refuse_unpublishable(text: str, name: str) -> None:
+    bad = first_unpublishable(text)
+    if bad is not None:
+        what = "NUL bytes" if bad == "\x00" else describe(bad)
         raise SeedError(f"not text: {what}", where=name)
 
 
@@ -466,6 +483,10 @@ def parse_seed(data: bytes, *, name: str, options: ParseOptions) -> Article:
     if not blocks:
         reason = "only page furniture" if text.strip(_SPACE) else "blank: whitespace only"
         raise SeedError(reason, where=name)
+    longest = max(map(len, blocks))
+    if longest > options.max_paragraph_chars:
+        raise SeedError(f"paragraph too long: {longest} characters"
+                        f" (limit {options.max_paragraph_chars})", where=name)
 
     second, third = _at(blocks, 1), _at(blocks, 2)
     section: SectionPath | None = None
@@ -568,6 +589,7 @@ class SeedFile:
     relpath: str  # posix path relative to the seeds folder: the file's identity
     size: int
     mtime_ns: int
+    followed: bool = False  # reached through a symbolic link (to a file inside the folder)
 
     @property
     def path(self) -> Path:
@@ -630,7 +652,7 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
     match = _name_matcher(pattern)
     dot_files = pattern.startswith(".")
 
-    found: list[tuple[str, str, int, int]] = []
+    found: list[tuple[str, str, int, int, bool]] = []
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
@@ -641,7 +663,8 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 raise InputError("seeds folder not found", where=folder) from None
             continue  # removed while scanning
         except OSError as exc:
-            where = directory if prefix else folder
+            # A folder's name, like a file's, may hold anything but "/" and NUL.
+            where = printable(str(directory)) if prefix else folder
             raise InputError(f"cannot read folder: {exc.strerror}", where=where) from None
         with entries:
             for entry in entries:
@@ -653,7 +676,8 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                         continue
                     if (name.startswith(".") and not dot_files) or not match(name):
                         continue
-                    if entry.is_symlink():
+                    link = entry.is_symlink()
+                    if link:
                         if not os.path.realpath(entry.path).startswith(inside):
                             continue
                         st = entry.stat()
@@ -664,6 +688,6 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 except OSError:
                     continue  # vanished, dangling or looping link: not a seed file
                 if stat.S_ISREG(st.st_mode):
-                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns))
+                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns, link))
     found.sort()  # (name, relpath) is unique
-    return [SeedFile(root, rel, size, mtime) for _, rel, size, mtime in found]
+    return [SeedFile(root, rel, size, mtime, link) for _, rel, size, mtime, link in found]

@@ -44,6 +44,7 @@ from .models import (
     VersionBody,
     section_label,
 )
+from .names import from_store_key, printable, store_key
 from .slugs import mint_slug
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class StoreStatus:
     entries: int
     versions: int
     last_run: RunInfo | None
-    rejected: tuple[tuple[str, str], ...]  # (relpath, message), files rejected on their last read
+    #: (relpath, message) of the files rejected on their last read; the path is
+    #: :func:`~feedsvc.names.printable`, as it is shown
+    rejected: tuple[tuple[str, str], ...]
 
     def render(self) -> str:
         """The status as a few lines of plain text."""
@@ -208,7 +211,8 @@ def _m1_initial(db: Database) -> None:
     db.table("entries").create_index(["section_id", "updated", "seq"])
     db.table("versions").create_index(["content_hash"])
     db.table("versions").create_index(["entry_seq"])
-    # path: relative to the source's folder (seeds) or a URL (remote sources)
+    # path: relative to the source's folder (seeds) or a URL (remote sources);
+    # a name that is not UTF-8 is stored as feedsvc.names.store_key writes it
     db.table("files").create(
         {"source": str, "path": str, "size": int, "mtime_ns": int, "raw_hash": bytes,
          "decision": str, "entry_id": str, "message": str, "seen": str},
@@ -646,15 +650,15 @@ class Store:
         rows = self._conn.execute(
             "SELECT path, size, mtime_ns, raw_hash, decision, entry_id, message"
             " FROM files WHERE source = ?", (source,))
-        return {rel: FileState(size, mtime, raw, Decision(dec), entry, msg)
-                for rel, size, mtime, raw, dec, entry, msg in rows}
+        return {from_store_key(key): FileState(size, mtime, raw, Decision(dec), entry, msg)
+                for key, size, mtime, raw, dec, entry, msg in rows}
 
     @_translated
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None:
         self._conn.execute(
             _RECORD_FILE,
-            (source, relpath, size, mtime_ns, raw_hash, outcome.decision.value,
+            (source, store_key(relpath), size, mtime_ns, raw_hash, outcome.decision.value,
              outcome.entry_id, outcome.message, _ts(self._now())))
 
     @_translated
@@ -1238,7 +1242,7 @@ class Store:
             "SELECT path, coalesce(message, '') FROM files WHERE decision = ?"
             " ORDER BY source, path", (Decision.REJECTED.value,)).fetchall()
         return StoreStatus(by_label, entries, versions, last_run,
-                           tuple((r, m) for r, m in rejected))
+                           tuple((printable(from_store_key(r)), m) for r, m in rejected))
 
     @_translated
     def integrity_check(self) -> list[str]:
@@ -1361,8 +1365,8 @@ class BulkWriter:
         """As :meth:`Store.record_file`."""
         if outcome.entry_id is not None and raw_hash:
             self._by_raw.setdefault(raw_hash, outcome.entry_id)
-        self._files.append([source, relpath, size, mtime_ns, raw_hash, outcome.decision.value,
-                            outcome.entry_id, outcome.message, ""])
+        self._files.append([source, store_key(relpath), size, mtime_ns, raw_hash,
+                            outcome.decision.value, outcome.entry_id, outcome.message, ""])
 
     # -- writing -----------------------------------------------------------------
 
