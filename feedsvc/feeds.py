@@ -51,8 +51,13 @@ HTML_TYPE = "text/html"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _A = "{" + ATOM_NS + "}"
 
-# Feeds are parsed back only to be corrected: no network, no entities.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+# Feeds are parsed back only to be corrected: no network, no entities.  The
+# document is our own, just serialised by feedgen, so libxml2's size limits
+# (10 MB per text node) guard against nothing: an article the ingest limits
+# accept (16 MiB of "&", five times as long escaped) must publish.  huge_tree
+# is for this parser only; inputs are never read with it.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                          huge_tree=True)
 
 
 # ----------------------------------------------------------------------------- URLs
