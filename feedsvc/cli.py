@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # --strict and at least one input file was rejected
+EXIT_SKIPPED = 6  # published, but some entries could not be rendered and were left out
 EXIT_INTERNAL = 70  # a bug in feedsvc (EX_SOFTWARE)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,6 +221,11 @@ def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path 
             with open_store(cfg) as store, _progress("publish", quiet == 0) as progress:
                 result = publish(store, cfg, progress=progress)
         log.info(_publish_summary(result, cfg))
+        if result.skipped:
+            ids = sorted({s.entry_id for s in result.skipped})
+            click.echo(f"feedsvc: entries left out because they could not be rendered: "
+                       f"{len(ids)} (see the warnings)", err=True)
+            sys.exit(EXIT_SKIPPED)
         _finish(report, strict, feeds)
 
 

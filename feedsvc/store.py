@@ -1217,6 +1217,16 @@ class Store:
                 "INSERT INTO pages (path, version_id) VALUES (?, ?)"
                 " ON CONFLICT (path) DO UPDATE SET version_id = excluded.version_id", pages)
 
+    @_translated
+    def created(self) -> datetime:
+        """When the store was made (its root section minted): the date of a
+        feed without entries, the same on every publish."""
+        row = self._conn.execute("SELECT created FROM sections WHERE path = ?",
+                                 (encode_strings(()),)).fetchone()
+        if row is None:
+            raise StoreError("the store has no root section", where=self.path)
+        return _dt(row[0])
+
     # -- status and checks ---------------------------------------------------
 
     @_translated
