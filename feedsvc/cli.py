@@ -224,7 +224,8 @@ def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path 
         if result.skipped:
             ids = sorted({s.entry_id for s in result.skipped})
             click.echo(f"feedsvc: entries left out because they could not be rendered: "
-                       f"{len(ids)} (see the warnings)", err=True)
+                       f"{len(ids)} (see the warnings; `feedsvc entries hide ID` takes one "
+                       "out)", err=True)
             sys.exit(EXIT_SKIPPED)
         _finish(report, strict, feeds)
 
@@ -340,6 +341,91 @@ def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verb
             done = store.enable_source(name)
         click.echo(f"{name}: enabled; fetched at the next run" if done
                    else f"{name}: was not disabled")
+
+
+def _store_options(f: F) -> F:
+    f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
+    return click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                        help="SQLite store (overrides store.path).")(f)
+
+
+@cli.group(invoke_without_command=True)
+@_common
+@_store_options
+@click.option("--section", metavar="S", help="Only this section and those below it "
+              "(its label, 'National / Politics', or its folder, 'national/politics').")
+@click.option("--source", metavar="NAME", help="Only entries from this source ('seeds', or "
+              "the name of a [[sources]] feed).")
+@click.option("--search", metavar="TEXT", help="Only entries whose title contains TEXT "
+              "(any case), or whose id or page is TEXT.")
+@click.option("--hidden", is_flag=True, help="Only hidden entries.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              metavar="N", help="At most N entries, the newest (0: all).")
+@click.pass_context
+def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: int,
+            db: Path | None, as_json: bool, section: str | None, source: str | None,
+            search: str | None, hidden: bool, limit: int) -> None:
+    """List entries, newest first: id, updated, section, source, title, and
+    whether hidden (read-only).  `entries hide ID` takes one out of every feed
+    and page, `entries unhide ID` puts it back."""
+    _setup_logging(verbose, quiet)
+    ctx.obj = (config_path, db)
+    if ctx.invoked_subcommand is not None:
+        return
+    from .entries import entry_json, list_entries, render_entries
+
+    with _errors():
+        cfg = _config(config_path, db=db)
+        with open_store(cfg, readonly=True) as store:
+            found = list_entries(store, section=section, source=source, search=search,
+                                 hidden=True if hidden else None, limit=limit or None)
+        if as_json:
+            click.echo(json.dumps([entry_json(i) for i in found], indent=2, ensure_ascii=False))
+        else:
+            click.echo(render_entries(found))
+
+
+def _visibility(ctx: click.Context, ref: str, hide: bool, config_path: Path | None,
+                verbose: int, quiet: int, db: Path | None, wait: float | None) -> None:
+    from .entries import hide_entry, printable, unhide_entry
+
+    group_config, group_db = ctx.obj
+    _setup_logging(verbose, quiet)
+    with _errors():
+        cfg = _config(config_path or group_config, db=db or group_db)
+        with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), open_store(cfg) as store, \
+                store.batch():
+            done = (hide_entry if hide else unhide_entry)(store, ref)
+        state = "hidden" if hide else "shown"
+        click.echo(f"{printable(done.entry_id)}: {state} from the next publish on"
+                   if done.changed else f"{printable(done.entry_id)}: was {state} already")
+
+
+def _visibility_options(f: F) -> F:
+    f = _wait(f)
+    f = click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                     help="SQLite store (overrides store.path).")(f)
+    f = _common(f)
+    return click.argument("ref", metavar="ID")(f)
+
+
+@entries.command(name="hide")
+@_visibility_options
+@click.pass_context
+def entries_hide(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
+                 quiet: int, db: Path | None, wait: float | None) -> None:
+    """Take entry ID (or the entry whose page path is ID) out of every feed,
+    section index and article page from the next publish on; it stays in the store."""
+    _visibility(ctx, ref, True, config_path, verbose, quiet, db, wait)
+
+
+@entries.command(name="unhide")
+@_visibility_options
+@click.pass_context
+def entries_unhide(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
+                   quiet: int, db: Path | None, wait: float | None) -> None:
+    """Publish a hidden entry again from the next publish on."""
+    _visibility(ctx, ref, False, config_path, verbose, quiet, db, wait)
 
 
 #: mallopt(3) parameters of glibc.

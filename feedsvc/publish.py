@@ -35,8 +35,8 @@ the time of publishing, so republishing changes nothing.  Any other section
 whose entries are all gone loses its three files and, if nothing else is in
 it, its folder.  Files that feedsvc did not write are never removed: only
 our file names are considered, and only if they carry feedsvc's generator
-mark.  Article pages are never removed: their URLs were published and stay
-valid.
+mark.  Article pages are removed only when their entry is hidden
+(:mod:`feedsvc.entries`): other URLs were published and stay valid.
 
 An entry that cannot be rendered is left out of the files it would be in,
 and everything else is published (:mod:`feedsvc.rendering`); the report
@@ -455,6 +455,16 @@ def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfi
         tally.skipped += result.skipped
 
 
+def _remove_hidden(store: Store, out: OutputFolder, disk: _Disk, tally: _Tally) -> None:
+    """The pages of hidden entries go; showing an entry again writes its page
+    anew, as any missing page is."""
+    for page in store.hidden_pages():
+        if page in disk.files:
+            path = Path(out.page_path(page))
+            if _ours(path):
+                tally.files_removed += _remove(path)
+
+
 def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:
     with store.batch():
         store.mark_pages_published(published)
@@ -576,7 +586,8 @@ def _remove_stale(out: OutputFolder, disk: _Disk, live: set[Path], tally: _Tally
 
 def publish(store: Store, config: Config, *,
             progress: Callable[[int], None] | None = None) -> PublishReport:
-    """Write every page, feed and index the store calls for; remove stale ones.
+    """Write every page, feed and index the store calls for; remove stale ones
+    and the pages of hidden entries.
 
     ``progress`` is called with the number of entries checked since its last
     call.  Raises :class:`PublishError` naming the path when OUT cannot be
@@ -584,6 +595,7 @@ def publish(store: Store, config: Config, *,
     warnings and listed in :attr:`PublishReport.skipped`.
     """
     started = time.monotonic()
+    visibility = store.visibility_changes()  # hides and unhides this publish shows
     out = OutputFolder(config.publish.folder)
     disk = out.scan()
     state_path = out.root / STATE_FILE
@@ -595,8 +607,12 @@ def publish(store: Store, config: Config, *,
                    previous.pages == fingerprint, tally, progress)
     live, digests = _publish_sections(store, config, out, disk, sections, fingerprint,
                                       previous, tally)
+    _remove_hidden(store, out, disk, tally)
     _remove_stale(out, disk, live, tally)
     _write(state_path, _State(pages=fingerprint, sections=digests).dump(), durable=True)
+    if not store.readonly:
+        with store.batch():
+            store.mark_visibility_published(visibility)
     for skipped in tally.skipped:
         log.warning("%s", skipped.describe())
     return PublishReport(

@@ -111,6 +111,12 @@ def test_an_entry_that_cannot_be_rendered_is_left_out_and_named(project: Path) -
     again = feedsvc("publish", cwd=project, check=False)
     assert again.returncode == 6 and poisoned in again.stderr
 
+    feedsvc("entries", "hide", poisoned, cwd=project)
+    fixed = feedsvc("publish", cwd=project, check=False)
+    assert fixed.returncode == 0, fixed.stderr
+    assert "WARNING" not in fixed.stderr
+    assert not (out / "business").exists()
+
 
 def test_an_entry_whose_page_cannot_be_rendered_is_named(project: Path) -> None:
     _write_seeds(project, {"Cabinet meets": "National / Politics",
