@@ -343,15 +343,11 @@ def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verb
                    else f"{name}: was not disabled")
 
 
-def _store_options(f: F) -> F:
-    f = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(f)
-    return click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-                        help="SQLite store (overrides store.path).")(f)
-
-
 @cli.group(invoke_without_command=True)
 @_common
-@_store_options
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+              help="SQLite store (overrides store.path).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--section", metavar="S", help="Only this section and those below it "
               "(its label, 'National / Politics', or its folder, 'national/politics').")
 @click.option("--source", metavar="NAME", help="Only entries from this source ('seeds', or "
@@ -385,47 +381,34 @@ def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
             click.echo(render_entries(found))
 
 
-def _visibility(ctx: click.Context, ref: str, hide: bool, config_path: Path | None,
-                verbose: int, quiet: int, db: Path | None, wait: float | None) -> None:
-    from .entries import hide_entry, printable, unhide_entry
+def _visibility_command(name: str, hide: bool, doc: str) -> None:
+    """``entries hide`` and ``entries unhide``: the same but for the direction."""
 
-    group_config, group_db = ctx.obj
-    _setup_logging(verbose, quiet)
-    with _errors():
-        cfg = _config(config_path or group_config, db=db or group_db)
-        with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), open_store(cfg) as store, \
-                store.batch():
-            done = (hide_entry if hide else unhide_entry)(store, ref)
-        state = "hidden" if hide else "shown"
-        click.echo(f"{printable(done.entry_id)}: {state} from the next publish on"
-                   if done.changed else f"{printable(done.entry_id)}: was {state} already")
+    @entries.command(name=name, help=doc)
+    @click.argument("ref", metavar="ID")
+    @_common
+    @click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                  help="SQLite store (overrides store.path).")
+    @_wait
+    @click.pass_context
+    def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
+                quiet: int, db: Path | None, wait: float | None) -> None:
+        from .entries import hide_entry, unhide_entry
 
-
-def _visibility_options(f: F) -> F:
-    f = _wait(f)
-    f = click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-                     help="SQLite store (overrides store.path).")(f)
-    f = _common(f)
-    return click.argument("ref", metavar="ID")(f)
-
-
-@entries.command(name="hide")
-@_visibility_options
-@click.pass_context
-def entries_hide(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
-                 quiet: int, db: Path | None, wait: float | None) -> None:
-    """Take entry ID (or the entry whose page path is ID) out of every feed,
-    section index and article page from the next publish on; it stays in the store."""
-    _visibility(ctx, ref, True, config_path, verbose, quiet, db, wait)
+        group_config, group_db = ctx.obj
+        _setup_logging(verbose, quiet)
+        with _errors():
+            cfg = _config(config_path or group_config, db=db or group_db)
+            with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), \
+                    open_store(cfg) as store, store.batch():
+                done = (hide_entry if hide else unhide_entry)(store, ref)
+            click.echo(done.describe())
 
 
-@entries.command(name="unhide")
-@_visibility_options
-@click.pass_context
-def entries_unhide(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
-                   quiet: int, db: Path | None, wait: float | None) -> None:
-    """Publish a hidden entry again from the next publish on."""
-    _visibility(ctx, ref, False, config_path, verbose, quiet, db, wait)
+_visibility_command("hide", True, "Take entry ID (or the entry whose page path is ID) out of "
+                    "every feed, section index and article page from the next publish on; it "
+                    "stays in the store.")
+_visibility_command("unhide", False, "Publish a hidden entry again from the next publish on.")
 
 
 #: mallopt(3) parameters of glibc.

@@ -34,6 +34,11 @@ class VisibilityChange:
     hidden: bool  # the entry's state now
     changed: bool  # False: it was in that state already
 
+    def describe(self) -> str:
+        state = "hidden" if self.hidden else "shown"
+        return f"{printable(self.entry_id)}: {state} from the next publish on" \
+            if self.changed else f"{printable(self.entry_id)}: was {state} already"
+
 
 def find_section(store: Store, name: str) -> SectionPath:
     """The section a person names by its label (``National / Politics``, any
