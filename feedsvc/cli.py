@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # --strict and at least one input file was rejected
+EXIT_SKIPPED = 6  # published, but some entries could not be rendered and were left out
 EXIT_INTERNAL = 70  # a bug in feedsvc (EX_SOFTWARE)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -220,6 +221,12 @@ def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path 
             with open_store(cfg) as store, _progress("publish", quiet == 0) as progress:
                 result = publish(store, cfg, progress=progress)
         log.info(_publish_summary(result, cfg))
+        if result.skipped:
+            ids = sorted({s.entry_id for s in result.skipped})
+            click.echo(f"feedsvc: entries left out because they could not be rendered: "
+                       f"{len(ids)} (see the warnings; `feedsvc entries hide ID` takes one "
+                       "out)", err=True)
+            sys.exit(EXIT_SKIPPED)
         _finish(report, strict, feeds)
 
 
@@ -334,6 +341,74 @@ def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verb
             done = store.enable_source(name)
         click.echo(f"{name}: enabled; fetched at the next run" if done
                    else f"{name}: was not disabled")
+
+
+@cli.group(invoke_without_command=True)
+@_common
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+              help="SQLite store (overrides store.path).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--section", metavar="S", help="Only this section and those below it "
+              "(its label, 'National / Politics', or its folder, 'national/politics').")
+@click.option("--source", metavar="NAME", help="Only entries from this source ('seeds', or "
+              "the name of a [[sources]] feed).")
+@click.option("--search", metavar="TEXT", help="Only entries whose title contains TEXT "
+              "(any case), or whose id or page is TEXT.")
+@click.option("--hidden", is_flag=True, help="Only hidden entries.")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+              metavar="N", help="At most N entries, the newest (0: all).")
+@click.pass_context
+def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: int,
+            db: Path | None, as_json: bool, section: str | None, source: str | None,
+            search: str | None, hidden: bool, limit: int) -> None:
+    """List entries, newest first: id, updated, section, source, title, and
+    whether hidden (read-only).  `entries hide ID` takes one out of every feed
+    and page, `entries unhide ID` puts it back."""
+    _setup_logging(verbose, quiet)
+    ctx.obj = (config_path, db)
+    if ctx.invoked_subcommand is not None:
+        return
+    from .entries import entry_json, list_entries, render_entries
+
+    with _errors():
+        cfg = _config(config_path, db=db)
+        with open_store(cfg, readonly=True) as store:
+            found = list_entries(store, section=section, source=source, search=search,
+                                 hidden=True if hidden else None, limit=limit or None)
+        if as_json:
+            click.echo(json.dumps([entry_json(i) for i in found], indent=2, ensure_ascii=False))
+        else:
+            click.echo(render_entries(found))
+
+
+def _visibility_command(name: str, hide: bool, doc: str) -> None:
+    """``entries hide`` and ``entries unhide``: the same but for the direction."""
+
+    @entries.command(name=name, help=doc)
+    @click.argument("ref", metavar="ID")
+    @_common
+    @click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                  help="SQLite store (overrides store.path).")
+    @_wait
+    @click.pass_context
+    def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
+                quiet: int, db: Path | None, wait: float | None) -> None:
+        from .entries import hide_entry, unhide_entry
+
+        group_config, group_db = ctx.obj
+        _setup_logging(verbose, quiet)
+        with _errors():
+            cfg = _config(config_path or group_config, db=db or group_db)
+            with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), \
+                    open_store(cfg) as store, store.batch():
+                done = (hide_entry if hide else unhide_entry)(store, ref)
+            click.echo(done.describe())
+
+
+_visibility_command("hide", True, "Take entry ID (or the entry whose page path is ID) out of "
+                    "every feed, section index and article page from the next publish on; it "
+                    "stays in the store.")
+_visibility_command("unhide", False, "Publish a hidden entry again from the next publish on.")
 
 
 #: mallopt(3) parameters of glibc.

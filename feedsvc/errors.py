@@ -40,6 +40,12 @@ class SeedError(FeedsvcError):
     exit_code = 1
 
 
+class EntryError(FeedsvcError):
+    """An entry or section named on the command line does not exist."""
+
+    exit_code = 2
+
+
 class InputError(FeedsvcError):
     """An input folder or file cannot be read at all (not a per-file rejection)."""
 

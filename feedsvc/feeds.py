@@ -52,8 +52,13 @@ HTML_TYPE = "text/html"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 _A = "{" + ATOM_NS + "}"
 
-# Feeds are parsed back only to be corrected: no network, no entities.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+# Feeds are parsed back only to be corrected: no network, no entities.  The
+# document is our own, just serialised by feedgen, so libxml2's size limits
+# (10 MB per text node) guard against nothing: an article the ingest limits
+# accept (16 MiB of "&", five times as long escaped) must publish.  huge_tree
+# is for this parser only; inputs are never read with it.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                          huge_tree=True)
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -267,20 +272,27 @@ def build_feed(
     *,
     sections: Mapping[SectionPath, Section],
     summary_chars: int,
+    empty_updated: datetime | None = None,
 ) -> Feed:
     """A section's feed from its entries (newest first, already limited).
 
     ``updated`` is the newest ``updated`` of the items, never the time of
     publishing, so an unchanged store gives byte-identical documents.  A feed
-    needs at least one entry: with none there is no honest ``updated``.
+    without entries (a new deployment's root feed) is dated ``empty_updated``,
+    which the caller derives from the store, never from now; without it an
+    empty feed is refused.
     """
-    if not entries:
-        raise ValueError(f"section {section.slug_path!r} has no entries to publish")
     items = distinct_updated([
         feed_item(e, site, category=sections.get(e.section) if e.section else None,
                   summary_chars=summary_chars)
         for e in entries
     ])
+    if items:
+        updated = max(item.updated for item in items)
+    elif empty_updated is not None:
+        updated = output_time(empty_updated)
+    else:
+        raise ValueError(f"section {section.slug_path!r} has no entries to publish")
     label = section_label(section.path)
     urls = feed_urls(site, section.slug_path)
     return Feed(
@@ -294,7 +306,7 @@ def build_feed(
         html_url=urls.html,
         atom_url=urls.atom,
         rss_url=urls.rss,
-        updated=max(item.updated for item in items),
+        updated=updated,
         items=items,
     )
 

@@ -149,3 +149,17 @@ class FileOutcome:
     decision: Decision
     entry_id: str | None = None
     message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInfo:
+    """One entry as ``feedsvc entries`` lists it: enough to find it, no text."""
+
+    id: str
+    section: SectionPath
+    title: str
+    source: str  # where its current version came from: "seeds" or a source's name
+    published: datetime
+    updated: datetime
+    page: str
+    hidden: datetime | None  # when an operator took it out of publishing

@@ -28,20 +28,27 @@ other entry's page; many sections to rebuild are shared out the same way.
 A caller that runs threads (a scheduler) gets the same work done in one
 process, because forking a threaded process is unsafe.
 
-An empty store publishes nothing: a feed's ``updated`` must be the time of
-its newest entry, and with no entry there is no honest value (a feed stamped
-with the time of publishing would change on every run).  The root feeds and
-index appear with the first entry; a section whose entries are all gone
-loses its three files and, if nothing else is in it, its folder.  Files that
-feedsvc did not write are never removed: only our file names are
-considered, and only if they carry feedsvc's generator mark.  Article pages
-are never removed: their URLs were published and stay valid.
+The root feeds and index are always published, from the first run on, so
+that a reader can subscribe to a new deployment: without entries their
+``updated`` is when the store was created (:meth:`Store.created`), never
+the time of publishing, so republishing changes nothing.  Any other section
+whose entries are all gone loses its three files and, if nothing else is in
+it, its folder.  Files that feedsvc did not write are never removed: only
+our file names are considered, and only if they carry feedsvc's generator
+mark.  Article pages are removed only when their entry is hidden
+(:mod:`feedsvc.entries`): other URLs were published and stay valid.
+
+An entry that cannot be rendered is left out of the files it would be in,
+and everything else is published (:mod:`feedsvc.rendering`); the report
+lists it (:attr:`PublishReport.skipped`), and the files it is missing from
+are rendered again by every publish until it is fixed or hidden.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import threading
@@ -50,6 +57,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -59,14 +67,10 @@ from . import __version__
 from .atomic import TEMP_NAME, write_if_changed
 from .config import Config, SiteConfig
 from .errors import FeedsvcError, PublishError, StoreError
-from .feeds import atom_bytes, build_feed, rss_bytes
-from .models import Entry, Feed, Section, SectionPath
-from .pages import render_article, render_index
+from .models import Entry, Section, SectionPath
+from .rendering import ATOM_FILE, INDEX_FILE, RSS_FILE, Skipped, render_page, render_section
 from .store import Store
 
-ATOM_FILE = "atom.xml"
-RSS_FILE = "rss.xml"
-INDEX_FILE = "index.html"
 SECTION_FILES = (ATOM_FILE, RSS_FILE, INDEX_FILE)
 ARTICLES = "articles"
 STATE_FILE = ".feedsvc-state.json"
@@ -81,10 +85,7 @@ PARALLEL_MIN_SECTIONS = 8
 # Every file feedsvc writes in a section folder carries one of these.
 _GENERATOR_MARKS = (b">feedsvc</generator>", b'<meta name="generator" content="feedsvc">')
 
-_FEEDS: tuple[tuple[str, Callable[[Feed], bytes]], ...] = (
-    (ATOM_FILE, atom_bytes),
-    (RSS_FILE, rss_bytes),
-)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ class PublishReport:
     pages_unchanged: int
     files_removed: int
     duration: float
+    #: entries that could not be rendered, and where they are missing
+    skipped: tuple[Skipped, ...] = ()
 
 
 @dataclass(slots=True)
@@ -107,6 +110,7 @@ class _Tally:
     pages_written: int = 0
     pages_unchanged: int = 0
     files_removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- the folder
@@ -265,7 +269,7 @@ def render_fingerprint(site: SiteConfig) -> str:
     digest = hashlib.sha256(f"feedsvc {__version__}\n{site!r}\n".encode())
     package = resources.files("feedsvc")
     templates = sorted((package / "templates").iterdir(), key=lambda t: t.name)
-    sources = [package / "feeds.py", package / "pages.py"]
+    sources = [package / "feeds.py", package / "pages.py", package / "rendering.py"]
     for item in [*sources, *templates]:
         if item.name.endswith((".html", ".py")):
             digest.update(item.name.encode() + b"\0" + item.read_bytes() + b"\0")
@@ -292,6 +296,7 @@ class _ShareResult:
     written: int = 0
     unchanged: int = 0
     published: list[tuple[str, int]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
@@ -318,7 +323,10 @@ def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
         checked += 1
         if progress is not None and checked % PROGRESS_STEP == 0:
             progress(PROGRESS_STEP)
-        data = _article(entry, job.sections, job.site)
+        data = render_page(entry, job.sections, job.site)
+        if isinstance(data, Skipped):  # not marked published: tried again next time
+            result.skipped.append(data)
+            continue
         absent = entry.page not in job.files
         if _write(job.out.page_path(entry.page), data, durable=False, known_absent=absent):
             result.written += 1
@@ -327,14 +335,6 @@ def _write_share(job: _PageJob, store: Store, share: int, result: _ShareResult,
         result.published.append((entry.page, entry.version))
     if progress is not None and checked % PROGRESS_STEP:
         progress(checked % PROGRESS_STEP)
-
-
-def _article(entry: Entry, sections: dict[SectionPath, Section], site: SiteConfig) -> bytes:
-    section = sections.get(entry.section)
-    if section is None:
-        raise PublishError(f"entry {entry.id} is in a section the store does not list",
-                           where=entry.page)
-    return render_article(entry, section, site).encode("utf-8")
 
 
 def _can_fork() -> bool:
@@ -452,6 +452,17 @@ def _publish_pages(store: Store, out: OutputFolder, disk: _Disk, site: SiteConfi
     for result in results:
         tally.pages_written += result.written
         tally.pages_unchanged += result.unchanged
+        tally.skipped += result.skipped
+
+
+def _remove_hidden(store: Store, out: OutputFolder, disk: _Disk, tally: _Tally) -> None:
+    """The pages of hidden entries go; showing an entry again writes its page
+    anew, as any missing page is."""
+    for page in store.hidden_pages():
+        if page in disk.files:
+            path = Path(out.page_path(page))
+            if _ours(path):
+                tally.files_removed += _remove(path)
 
 
 def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:
@@ -463,12 +474,13 @@ def _mark(store: Store, published: Iterable[tuple[str, int]]) -> None:
 
 
 def _digest(fingerprint: str, config: Config, section: Section, entries: list[Entry],
-            children: list[Section], sections: dict[SectionPath, Section]) -> str:
+            children: list[Section], sections: dict[SectionPath, Section],
+            created: datetime) -> str:
     """Everything a section's three files are made from.  Whole entries, not
     just their versions: every field that may show (now or once the entry
     type grows) is covered without a list to keep up to date."""
     categories = [sections.get(e.section) for e in entries]
-    parts = [fingerprint, repr(config.publish.summary_chars), repr(section),
+    parts = [fingerprint, repr(config.publish.summary_chars), repr(section), repr(created),
              repr([(c.path, c.slug_path) for c in children]), repr(categories),
              *map(repr, entries)]
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
@@ -483,21 +495,20 @@ class _SectionJob:
 
 
 def _write_sections(jobs: Sequence[_SectionJob], config: Config,
-                    sections: dict[SectionPath, Section]) -> _Tally:
+                    sections: dict[SectionPath, Section], created: datetime) -> _Tally:
     tally = _Tally()
     for job in jobs:
-        feed = build_feed(job.section, job.entries, config.site, sections=sections,
-                          summary_chars=config.publish.summary_chars)
-        for name, serialise in _FEEDS:
-            if _write(job.folder / name, serialise(feed), durable=True):
-                tally.feeds_written += 1
+        files, skipped = render_section(job.section, job.entries, job.children, config,
+                                        sections, created)
+        tally.skipped += skipped
+        for name, data in files:
+            written = _write(job.folder / name, data, durable=True)
+            if name == INDEX_FILE:
+                tally.pages_written += written
+                tally.pages_unchanged += not written
             else:
-                tally.feeds_unchanged += 1
-        index = render_index(feed, job.section, job.children, config.site).encode("utf-8")
-        if _write(job.folder / INDEX_FILE, index, durable=True):
-            tally.pages_written += 1
-        else:
-            tally.pages_unchanged += 1
+                tally.feeds_written += written
+                tally.feeds_unchanged += not written
     return tally
 
 
@@ -508,11 +519,13 @@ def _publish_sections(store: Store, config: Config, out: OutputFolder, disk: _Di
 
     A section whose digest is unchanged and whose files are all there is not
     built at all; the others are built in two processes when there are many.
+    The root is built even without entries.
     """
     by_path = {s.path: s for s in sections}
+    created = store.created()
     entries = {s.path: store.feed_entries(s.path, config.publish.entries_per_feed)
                for s in sections}
-    live = [s for s in sections if entries[s.path]]
+    live = [s for s in sections if entries[s.path] or not s.path]
     folders: set[Path] = set()
     digests: dict[str, str] = {}
     todo: list[_SectionJob] = []
@@ -521,27 +534,33 @@ def _publish_sections(store: Store, config: Config, out: OutputFolder, disk: _Di
         folders.add(folder)
         depth = len(section.path) + 1
         children = [c for c in live if len(c.path) == depth and c.path[:-1] == section.path]
-        digest = _digest(fingerprint, config, section, entries[section.path], children, by_path)
+        digest = _digest(fingerprint, config, section, entries[section.path], children, by_path,
+                         created)
         digests[section.slug_path] = digest
         prefix = section.slug_path + "/" if section.slug_path else ""
         if previous.sections.get(section.slug_path) == digest and all(
                 prefix + name in disk.files for name in SECTION_FILES):
-            tally.feeds_unchanged += len(_FEEDS)
+            tally.feeds_unchanged += 2
             tally.pages_unchanged += 1
         else:
             todo.append(_SectionJob(section, folder, entries[section.path], children))
     done: list[_Tally] = []
     if len(todo) >= PARALLEL_MIN_SECTIONS and _can_fork():
-        theirs = _in_two(lambda: done.append(_write_sections(todo[0::2], config, by_path)),
-                         lambda: _write_sections(todo[1::2], config, by_path), out.root)
+        theirs = _in_two(
+            lambda: done.append(_write_sections(todo[0::2], config, by_path, created)),
+            lambda: _write_sections(todo[1::2], config, by_path, created), out.root)
         done.append(theirs)
     else:
-        done.append(_write_sections(todo, config, by_path))
+        done.append(_write_sections(todo, config, by_path, created))
     for part in done:
         tally.feeds_written += part.feeds_written
         tally.feeds_unchanged += part.feeds_unchanged
         tally.pages_written += part.pages_written
         tally.pages_unchanged += part.pages_unchanged
+        tally.skipped += part.skipped
+        # Not remembered as done: the next publish renders it again, and says so.
+        for skipped in part.skipped:
+            digests.pop(skipped.section or "", None)
     return folders, digests
 
 
@@ -567,13 +586,16 @@ def _remove_stale(out: OutputFolder, disk: _Disk, live: set[Path], tally: _Tally
 
 def publish(store: Store, config: Config, *,
             progress: Callable[[int], None] | None = None) -> PublishReport:
-    """Write every page, feed and index the store calls for; remove stale ones.
+    """Write every page, feed and index the store calls for; remove stale ones
+    and the pages of hidden entries.
 
     ``progress`` is called with the number of entries checked since its last
     call.  Raises :class:`PublishError` naming the path when OUT cannot be
-    written.
+    written.  Entries that cannot be rendered are left out, logged as
+    warnings and listed in :attr:`PublishReport.skipped`.
     """
     started = time.monotonic()
+    visibility = store.visibility_changes()  # hides and unhides this publish shows
     out = OutputFolder(config.publish.folder)
     disk = out.scan()
     state_path = out.root / STATE_FILE
@@ -585,8 +607,14 @@ def publish(store: Store, config: Config, *,
                    previous.pages == fingerprint, tally, progress)
     live, digests = _publish_sections(store, config, out, disk, sections, fingerprint,
                                       previous, tally)
+    _remove_hidden(store, out, disk, tally)
     _remove_stale(out, disk, live, tally)
     _write(state_path, _State(pages=fingerprint, sections=digests).dump(), durable=True)
+    if not store.readonly:
+        with store.batch():
+            store.mark_visibility_published(visibility)
+    for skipped in tally.skipped:
+        log.warning("%s", skipped.describe())
     return PublishReport(
         feeds_written=tally.feeds_written,
         feeds_unchanged=tally.feeds_unchanged,
@@ -594,6 +622,7 @@ def publish(store: Store, config: Config, *,
         pages_unchanged=tally.pages_unchanged,
         files_removed=tally.files_removed,
         duration=time.monotonic() - started,
+        skipped=tuple(tally.skipped),
     )
 
 

@@ -212,9 +212,12 @@ def _publish(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
     summary = (f"feeds {r.feeds_written} written, {r.feeds_unchanged} unchanged; "
                f"pages {r.pages_written} written, {r.pages_unchanged} unchanged; "
                f"{r.files_removed} removed")
+    left_out = sorted({s.entry_id for s in r.skipped})  # each named in a warning already
+    if left_out:
+        summary += f"; {len(left_out)} entries left out (cannot be rendered)"
     fields = {"feeds_written": r.feeds_written, "feeds_unchanged": r.feeds_unchanged,
               "pages_written": r.pages_written, "pages_unchanged": r.pages_unchanged,
-              "files_removed": r.files_removed}
+              "files_removed": r.files_removed, "left_out": left_out}
     return JobResult(False, summary, fields)
 
 

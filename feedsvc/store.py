@@ -37,6 +37,7 @@ from .models import (
     Article,
     Decision,
     Entry,
+    EntryInfo,
     FileOutcome,
     Origin,
     Section,
@@ -95,6 +96,7 @@ class StoreStatus:
     #: (relpath, message) of the files rejected on their last read; the path is
     #: :func:`~feedsvc.names.printable`, as it is shown
     rejected: tuple[tuple[str, str], ...]
+    hidden: tuple[str, ...] = ()  # ids of the entries taken out of publishing
 
     def render(self) -> str:
         """The status as a few lines of plain text."""
@@ -114,6 +116,8 @@ class StoreStatus:
                 lines.append(f"  error: {run.error}")
         lines.append(f"rejected files: {len(self.rejected)}")
         lines += [f"  {path}: {message}" for path, message in self.rejected]
+        lines.append(f"hidden entries: {len(self.hidden)}")
+        lines += [f"  {entry_id}" for entry_id in self.hidden]
         return "\n".join(lines)
 
 
@@ -253,8 +257,18 @@ def _m2_remote_sources(db: Database) -> None:
     db.execute("ALTER TABLE versions ADD COLUMN content_html TEXT")
 
 
+def _m3_hidden_entries(db: Database) -> None:
+    """Entries an operator took out of publishing (``entries.hidden``: when;
+    NULL: published), and ``counters``: how many times that changed, and up to
+    which count a publish has shown it (:meth:`Store.has_unpublished`)."""
+    db.execute("ALTER TABLE entries ADD COLUMN hidden TEXT")
+    db.table("counters").create({"name": str, "value": int}, pk="name", not_null=["value"],
+                                strict=True)
+
+
 #: Applied in order; ``PRAGMA user_version`` counts those already applied.
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources)
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources,
+                                                      _m3_hidden_entries)
 
 
 # ---------------------------------------------------------------------------
@@ -364,6 +378,15 @@ _SELECT_ENTRIES = """SELECT e.seq, e.id, v.id, e.section_id, v.title, v.authors,
     JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)
     LEFT JOIN source_entries o ON o.id = e.origin LEFT JOIN sources s ON s.name = o.source"""
 
+
+_SELECT_INFOS = """SELECT e.id, e.section_id, v.title, v.source, e.published, e.updated, e.page,
+    e.hidden FROM entries e
+    JOIN versions v ON v.id = (SELECT max(id) FROM versions WHERE entry_seq = e.seq)"""
+
+# counters: hides and unhides so far, and how many of them a publish has shown
+_CHANGES, _SHOWN = "visibility_changes", "visibility_published"
+_SET_COUNTER = """INSERT INTO counters (name, value) VALUES (?, ?)
+    ON CONFLICT (name) DO UPDATE SET value = excluded.value"""
 
 _RECORD_FILE = """INSERT INTO files (source, path, size, mtime_ns, raw_hash, decision,
     entry_id, message, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -1152,7 +1175,7 @@ class Store:
     @_translated
     def feed_entries(self, section: SectionPath, limit: int) -> list[Entry]:
         """The newest ``limit`` entries of ``section`` and its descendants
-        (``updated`` descending, then ``seq`` descending).
+        (``updated`` descending, then ``seq`` descending); hidden ones left out.
 
         Each node is read through its (section_id, updated, seq) index with
         its own LIMIT and the short lists merged here: SQLite cannot merge
@@ -1164,7 +1187,7 @@ class Store:
         heads: list[tuple[str, int]] = []
         for section_id in ids:
             heads += self._conn.execute(
-                "SELECT updated, seq FROM entries WHERE section_id = ?"
+                "SELECT updated, seq FROM entries WHERE section_id = ? AND hidden IS NULL"
                 " ORDER BY updated DESC, seq DESC LIMIT ?", (section_id, limit)).fetchall()
         heads.sort(reverse=True)
         return list(self._entries_in_order([seq for _, seq in heads[:limit]]))
@@ -1194,20 +1217,24 @@ class Store:
 
     @_translated
     def has_unpublished(self) -> bool:
-        """True when some version is newer than every page a publish has written:
-        another process (a separate ``feedsvc ingest``) changed the store since."""
+        """True when some version is newer than every page a publish has written,
+        or an entry was hidden or shown again since the last publish: another
+        process (``feedsvc ingest``, ``feedsvc entries hide``) changed the store."""
+        # A hidden entry's revisions have no page to wait for.
         row = self._conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE id >"
-            " (SELECT coalesce(max(version_id), 0) FROM pages))").fetchone()
-        return bool(row[0])
+            "SELECT EXISTS (SELECT 1 FROM versions v JOIN entries e ON e.seq = v.entry_seq"
+            " WHERE v.id > (SELECT coalesce(max(version_id), 0) FROM pages)"
+            " AND e.hidden IS NULL)").fetchone()
+        return bool(row[0]) or self.visibility_changes() != self._counter(_SHOWN)
 
     @_translated
     def page_versions(self) -> list[tuple[int, str, int]]:
-        """(seq, page, current version id) of every entry: what a publish needs
-        to find stale pages without loading any entry's text."""
+        """(seq, page, current version id) of every entry not hidden: what a
+        publish needs to find stale pages without loading any entry's text."""
         return self._conn.execute(
             "SELECT e.seq, e.page, max(v.id) FROM entries e JOIN versions v"
-            " ON v.entry_seq = e.seq GROUP BY e.seq ORDER BY e.seq").fetchall()
+            " ON v.entry_seq = e.seq WHERE e.hidden IS NULL GROUP BY e.seq"
+            " ORDER BY e.seq").fetchall()
 
     @_translated
     def page_states(self) -> dict[str, int]:
@@ -1220,6 +1247,89 @@ class Store:
             self._conn.executemany(
                 "INSERT INTO pages (path, version_id) VALUES (?, ?)"
                 " ON CONFLICT (path) DO UPDATE SET version_id = excluded.version_id", pages)
+
+    # -- hidden entries --------------------------------------------------------
+
+    def _counter(self, name: str) -> int:
+        row = self._conn.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    @_translated
+    def visibility_changes(self) -> int:
+        """How many times an entry was hidden or shown again, ever."""
+        return self._counter(_CHANGES)
+
+    @_translated
+    def mark_visibility_published(self, changes: int) -> None:
+        """A publish has shown every hide and unhide up to count ``changes``."""
+        self._conn.execute(_SET_COUNTER, (_SHOWN, changes))
+
+    @_translated
+    def set_hidden(self, ref: str, hidden: bool) -> tuple[str, bool] | None:
+        """Hide (or show again) the entry whose id or page path is ``ref``:
+        (its id, whether that changed anything); None if there is no such entry.
+        Only the ``hidden`` stamp changes, so revisions keep arriving and stay hidden."""
+        with self._savepoint():
+            row = self._conn.execute("SELECT seq, id, hidden FROM entries WHERE id = ? OR"
+                                     " page = ? ORDER BY id = ? DESC LIMIT 1",
+                                     (ref, ref, ref)).fetchone()
+            if row is None:
+                return None
+            seq, entry_id, stamp = row
+            if (stamp is not None) == hidden:
+                return entry_id, False
+            self._conn.execute("UPDATE entries SET hidden = ? WHERE seq = ?",
+                               (_ts(self._now()) if hidden else None, seq))
+            self._conn.execute(_SET_COUNTER, (_CHANGES, self._counter(_CHANGES) + 1))
+        return entry_id, True
+
+    @_translated
+    def hidden_pages(self) -> list[str]:
+        """The page paths of the hidden entries (their files are removed)."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT page FROM entries WHERE hidden IS NOT NULL ORDER BY seq")]
+
+    @_translated
+    def created(self) -> datetime:
+        """When the store was made (its root section minted): the date of a
+        feed without entries, the same on every publish."""
+        row = self._conn.execute("SELECT created FROM sections WHERE path = ?",
+                                 (encode_strings(()),)).fetchone()
+        if row is None:
+            raise StoreError("the store has no root section", where=self.path)
+        return _dt(row[0])
+
+    def entry_infos(self, *, sections: Collection[SectionPath] | None = None,
+                    source: str | None = None, hidden: bool | None = None
+                    ) -> Iterator[EntryInfo]:
+        """Entries newest first (``updated``, then ``seq``), streamed: those in
+        ``sections``, delivered by ``source`` (the origin of any version, or
+        ``seeds``) and hidden or not, as asked (None: no condition)."""
+        where: list[str] = []
+        args: list[object] = []
+        if sections is not None:
+            ids = [self._nodes[p].id for p in sections if p in self._nodes]
+            where.append(f"e.section_id IN ({','.join('?' * len(ids)) or 'NULL'})")
+            args += ids
+        if source is not None:
+            where.append("(EXISTS (SELECT 1 FROM versions w WHERE w.entry_seq = e.seq"
+                         " AND w.source = ?) OR EXISTS (SELECT 1 FROM source_entries o"
+                         " WHERE o.entry_seq = e.seq AND o.source = ?))")
+            args += [source, source]
+        if hidden is not None:
+            where.append("e.hidden IS NOT NULL" if hidden else "e.hidden IS NULL")
+        sql = _SELECT_INFOS + (" WHERE " + " AND ".join(where) if where else "") + \
+            " ORDER BY e.updated DESC, e.seq DESC"
+        try:
+            self._write_held()
+            cur = self._conn.execute(sql, args)
+            while rows := cur.fetchmany(500):
+                for entry_id, section_id, title, src, published, updated, page, stamp in rows:
+                    yield EntryInfo(entry_id, self._path_of(section_id), title, src,
+                                    _dt(published), _dt(updated), page,
+                                    _dt(stamp) if stamp else None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}", where=self.path) from exc
 
     # -- status and checks ---------------------------------------------------
 
@@ -1241,8 +1351,11 @@ class Store:
         rejected = conn.execute(
             "SELECT path, coalesce(message, '') FROM files WHERE decision = ?"
             " ORDER BY source, path", (Decision.REJECTED.value,)).fetchall()
+        hidden = conn.execute("SELECT id FROM entries WHERE hidden IS NOT NULL"
+                              " ORDER BY hidden, seq").fetchall()
         return StoreStatus(by_label, entries, versions, last_run,
-                           tuple((printable(from_store_key(r)), m) for r, m in rejected))
+                           tuple((printable(from_store_key(r)), m) for r, m in rejected),
+                           tuple(r[0] for r in hidden))
 
     @_translated
     def integrity_check(self) -> list[str]:

@@ -166,10 +166,36 @@ def test_feeds_keep_the_newest_entries(site: Site, entries: list[Entry]) -> None
     assert [e.findtext(A + "id") for e in root.findall(A + "entry")] == [e.id for e in newest]
 
 
-def test_an_empty_store_publishes_no_feed(site: Site) -> None:
+def test_an_empty_store_publishes_an_empty_root_feed_once(site: Site) -> None:
+    # A new deployment: readers can subscribe before the first article arrives.
     report = site.publish()
-    assert (report.feeds_written, report.pages_written) == (0, 0)
-    assert set(snapshot(site.out)) == {STATE_FILE}
+    assert (report.feeds_written, report.pages_written) == (2, 1)
+    assert set(snapshot(site.out)) == {"atom.xml", "rss.xml", "index.html", STATE_FILE}
+    with site.store() as store:
+        created = store.created()
+    atom = etree.parse(str(site.out / "atom.xml")).getroot()
+    assert atom.tag == A + "feed" and atom.findall(A + "entry") == []
+    # Dated by the store, never by the publish: the bytes do not change.
+    assert datetime.fromisoformat(atom.findtext(A + "updated")) == created
+    assert atom.find(f"{A}link[@rel='self']").get("href") == SITE.base_url + "atom.xml"
+    channel = etree.parse(str(site.out / "rss.xml")).getroot().find("channel")
+    assert channel.findall("item") == [] and channel.findtext("title") == SITE.title
+    assert "Test Times" in (site.out / "index.html").read_text(encoding="utf-8")
+    before = snapshot(site.out)
+    site.clock.now += timedelta(days=3)
+    again = site.publish()
+    assert (again.feeds_written, again.pages_written, again.feeds_unchanged) == (0, 0, 2)
+    assert snapshot(site.out) == before  # bytes and mtimes
+
+
+def test_the_first_entry_replaces_the_empty_root_feed(site: Site) -> None:
+    site.publish()
+    with site.store() as store:
+        entry = add(store, article(1))
+    site.publish()
+    atom = etree.parse(str(site.out / "atom.xml")).getroot()
+    assert [e.findtext(A + "id") for e in atom.findall(A + "entry")] == [entry.id]
+    assert datetime.fromisoformat(atom.findtext(A + "updated")) == entry.updated
 
 
 def test_progress_counts_every_entry(site: Site, entries: list[Entry]) -> None:

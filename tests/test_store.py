@@ -443,6 +443,7 @@ def test_status(store: Store, clock: Ticker) -> None:
         " new 2, rejected 1, revised 1",
         "rejected files: 1",
         "  bad.txt: empty file",
+        "hidden entries: 0",
     ]
 
 
