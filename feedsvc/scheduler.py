@@ -72,7 +72,7 @@ from .heartbeat import (
     remove_stale_temps,
     write_heartbeat,
 )
-from .lock import writer_lock
+from .lock import open_lock_file, write_pid, writer_lock
 from .pipeline import ingest_seeds, open_store
 from .publish import publish
 from .sources import SourcesReport, apply_fetched, fetch_sources, ingest_sources
@@ -390,11 +390,7 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
 @contextmanager
 def _daemon_lock(data_dir: Path) -> Iterator[None]:
     path = data_dir / DAEMON_LOCK
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise LockError(f"cannot create lock file: {exc.strerror}", where=path) from None
+    fd = open_lock_file(data_dir, DAEMON_LOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -402,8 +398,7 @@ def _daemon_lock(data_dir: Path) -> Iterator[None]:
             other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise LockError(f"feedsvc run is already running for this data folder "
                             f"(pid {other})", where=path) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        write_pid(fd)
         yield
     finally:
         os.close(fd)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 from .clock import Clock, system_clock
 from .config import Config, SiteConfig
-from .errors import StoreError
+from .errors import DataFolderError, StoreError
 from .models import (
     Article,
     Decision,
@@ -436,7 +436,7 @@ class Store:
                     raise StoreError("no store here yet (nothing has been ingested)", where=path)
                 conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(path.parent)
                 conn = sqlite3.connect(path, isolation_level=None)
             store = cls(conn, path, clock, site, readonly)
             store._prepare()
@@ -1382,6 +1382,16 @@ class BulkWriter:
         self._entries.clear()
         self._versions.clear()
         self._files.clear()
+
+
+def _make_folder(folder: Path) -> None:
+    """The store's folder, created if need be; failing that is an I/O problem
+    of the folder (exit 3), not an unusable store."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFolderError(f"cannot create the store's folder: {exc.strerror}",
+                              where=folder) from None
 
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:

@@ -3,13 +3,23 @@ with the documented exit code and one line naming what is at fault."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import shutil
 import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from conftest import feedsvc, seed_text
 
 from feedsvc.heartbeat import read_heartbeat
+from feedsvc.lock import LOCK_NAME
+
+WRITERS = (["ingest"], ["publish"], ["run", "--once"])
 
 
 def _corrupt_paragraphs(db: Path) -> None:
@@ -46,3 +56,58 @@ def test_run_once_exits_with_the_documented_code_of_a_failed_job(project: Path) 
     assert result.returncode == 3, result.stderr
     assert "publish:" in result.stderr and "blocker" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("store_path", ["blocker/feedsvc.db", "blocker/data/feedsvc.db"])
+def test_a_data_folder_under_a_file_is_an_io_error_not_a_lock(project: Path,
+                                                                store_path: str) -> None:
+    (project / "blocker").write_text("not a folder\n")
+    (project / "config.toml").write_text(f'[store]\npath = "{store_path}"\n')
+    folder = (project / store_path).parent
+    for args in WRITERS:
+        result = feedsvc(*args, cwd=project, check=False)
+        assert result.returncode == 3, (args, result.stderr)
+        assert f"{folder}: " in result.stderr and "data folder" in result.stderr
+        assert "another" not in result.stderr and "Traceback" not in result.stderr
+
+
+@contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` made immutable for the block: nothing can be created in it,
+    not even by root (for whom a folder's mode bits change nothing)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make a folder read-only here: {done.stderr!r}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("used_before", [False, True])
+def test_a_read_only_data_folder_is_an_io_error_not_a_lock(project: Path,
+                                                            used_before: bool) -> None:
+    folder = project / "data"
+    if used_before:  # the store and the lock files exist: the folder only refuses new files
+        feedsvc("run", "--once", cwd=project)
+    else:
+        folder.mkdir()
+    with read_only(folder):
+        for args in WRITERS:
+            result = feedsvc(*args, cwd=project, check=False)
+            assert result.returncode == 3, (args, result.stderr)
+            assert f"{folder}: " in result.stderr and "not writable" in result.stderr
+            assert "another" not in result.stderr
+
+
+def test_only_a_held_lock_exits_5(project: Path) -> None:
+    (project / "data").mkdir()
+    fd = os.open(project / "data" / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        result = feedsvc("ingest", "--wait", "0", cwd=project, check=False)
+    finally:
+        os.close(fd)
+    assert result.returncode == 5 and "another feedsvc process" in result.stderr
