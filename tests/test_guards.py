@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import feedsvc, seed_text
 
+from feedsvc.config import SiteConfig, load_config
+from feedsvc.errors import ConfigError
 from feedsvc.heartbeat import read_heartbeat
 from feedsvc.lock import LOCK_NAME
 
@@ -111,3 +113,64 @@ def test_only_a_held_lock_exits_5(project: Path) -> None:
     finally:
         os.close(fd)
     assert result.returncode == 5 and "another feedsvc process" in result.stderr
+
+
+def _refused(project: Path, config: str, key: str) -> None:
+    """``publish`` refuses ``config`` with exit 2, one line naming ``key`` and
+    the file, before anything is read or written."""
+    (project / "config.toml").write_text(config)
+    (project / "seeds" / "001.txt").write_text(seed_text(random.Random(5)))
+    result = feedsvc("publish", cwd=project, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"config.toml: key '{key}'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (project / "data").exists()
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://news.example.org:99999/",
+                                 "http://news.example.org:port/"])
+def test_an_unparsable_url_is_a_configuration_error(project: Path, url: str) -> None:
+    _refused(project, f'[site]\nbase_url = "{url}"\n', "site.base_url")
+    _refused(project, f'[[sources]]\nurl = "{url}"\nsection = "World"\n', "sources[0].url")
+
+
+BAD_BASE_URLS = [
+    "http://news.example.org/my feeds/",  # a space
+    "http://news.example.org/\tfeeds/",  # a tab
+    "http://editor:secret@news.example.org/",  # credentials
+    "http://@news.example.org/",
+    "http://news.example.org/?page=1",  # a query, even an empty one
+    "http://news.example.org/?",
+    "http://news.example.org/#top",
+    "ftp://news.example.org/",  # not http(s)
+    "http:///feeds/",  # no host
+    "http://[::1]/",  # not a DNS name: no tag: authority
+    "http://news_room.example.org/",
+    "http://news.example.org./",
+    "http://-news.example.org/",
+    "http://bücher.example/",  # non-ASCII (write xn--)
+    "http://news.example.org/caf%C3%A9/100%/",  # a bare %
+    "http://news.example.org/<feeds>/",
+    "http://news.example.org:0/",
+]
+
+
+@pytest.mark.parametrize("url", BAD_BASE_URLS)
+def test_a_base_url_that_would_make_invalid_ids_is_refused(tmp_path: Path, url: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f"[site]\nbase_url = {url!r}\n".replace("'", '"'))
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert "'site.base_url'" in str(err.value) and str(config) in str(err.value)
+    with pytest.raises(ConfigError, match=r"site\.base_url"):  # a program's own SiteConfig too
+        SiteConfig(base_url=url)
+
+
+@pytest.mark.parametrize("url", ["https://news.example.org/", "http://localhost:8000/",
+                                 "http://127.0.0.1:8080/feeds", "https://xn--bcher-kva.example/",
+                                 "https://News.Example.org:8443/caf%C3%A9/~news/"])
+def test_ordinary_base_urls_are_accepted(tmp_path: Path, url: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[site]\nbase_url = "{url}"\n')
+    site = load_config(config).site
+    assert site.base_url.rstrip("/") == url.rstrip("/") and site.base_url.endswith("/")
