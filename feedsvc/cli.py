@@ -97,7 +97,7 @@ def _lock_wait(cfg: Config, wait: float | None) -> float:
 def _config(config_path: Path | None, **overrides: Path | None) -> Config:
     if config_path is None and Path("config.toml").is_file():
         config_path = Path("config.toml")
-    return load_config(config_path).with_overrides(**overrides)
+    return load_config(config_path, **overrides)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .layout import check_layout
 from .models import SectionPath
 from .siteurl import base_url_problem
 
@@ -148,7 +149,8 @@ class Config:
         db: Path | None = None,
         out: Path | None = None,
     ) -> Config:
-        """Apply command-line overrides (paths relative to the working folder)."""
+        """Apply command-line overrides (paths relative to the working folder),
+        then check the folders of the result (:func:`~feedsvc.layout.check_layout`)."""
         cfg = self
         if seeds is not None:
             cfg = replace(cfg, seeds=replace(cfg.seeds, folder=seeds.absolute()))
@@ -156,6 +158,8 @@ class Config:
             cfg = replace(cfg, store=replace(cfg.store, path=db.absolute()))
         if out is not None:
             cfg = replace(cfg, publish=replace(cfg.publish, folder=out.absolute()))
+        given = {"seeds.folder": seeds, "store.path": db, "publish.folder": out}
+        check_layout(cfg, [key for key, value in given.items() if value is not None])
         return cfg
 
     @property
@@ -171,8 +175,14 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def load_config(path: Path | None) -> Config:
-    """Read and validate a config file; ``None`` gives the built-in defaults."""
+def load_config(path: Path | None, *, seeds: Path | None = None, db: Path | None = None,
+                out: Path | None = None) -> Config:
+    """Read and validate a config file (``None``: the built-in defaults), with
+    the command-line overrides applied (see :meth:`Config.with_overrides`)."""
+    return _read_config(path).with_overrides(seeds=seeds, db=db, out=out)
+
+
+def _read_config(path: Path | None) -> Config:
     if path is None:
         return Config(
             seeds=replace(SeedsConfig(), folder=SeedsConfig().folder.absolute()),

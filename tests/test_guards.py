@@ -174,3 +174,53 @@ def test_ordinary_base_urls_are_accepted(tmp_path: Path, url: str) -> None:
     config.write_text(f'[site]\nbase_url = "{url}"\n')
     site = load_config(config).site
     assert site.base_url.rstrip("/") == url.rstrip("/") and site.base_url.endswith("/")
+
+
+@pytest.mark.parametrize(("config", "key"), [
+    ('[publish]\nfolder = "seeds"\n', "publish.folder"),
+    ('[publish]\nfolder = "."\n', "publish.folder"),  # above the seeds and the store
+    ('[publish]\nfolder = "seeds/.."\n', "publish.folder"),
+    ('[publish]\nfolder = "public"\n', "publish.folder"),  # a link to the seeds folder
+    ('[store]\npath = "data/feeds/feedsvc.db"\n', "store.path"),  # inside the output
+    ('[store]\npath = "www/feedsvc.db"\n[publish]\nfolder = "pub"\n',
+     "store.path"),  # inside it through a link
+])
+def test_folders_that_would_publish_or_destroy_what_they_should_not_are_refused(
+        project: Path, config: str, key: str) -> None:
+    (project / "public").symlink_to("seeds")
+    (project / "pub").mkdir()
+    (project / "www").symlink_to("pub")
+    _refused(project, config, key)
+    assert sorted(p.name for p in project.iterdir()) == ["config.toml", "pub", "public",
+                                                          "seeds", "www"]
+    assert not any((project / "pub").iterdir())
+
+
+@pytest.mark.parametrize("folder", ["/", "/..", "root-link"])
+def test_the_root_folder_is_never_the_output_folder(tmp_path: Path, folder: str) -> None:
+    # In process: on code without the check, the command would publish into /.
+    (tmp_path / "root-link").symlink_to("/")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[publish]\nfolder = "{folder}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(config)
+    assert str(err.value).startswith(f"{config}: key 'publish.folder': ")
+    assert "root folder" in str(err.value)
+
+
+def test_the_check_runs_on_the_folders_the_options_leave(project: Path) -> None:
+    (project / "seeds" / "001.txt").write_text(seed_text(random.Random(6)))
+    for args, option in ((["--out", "seeds/feeds/.."], "--out"),
+                         (["--db", "data/feeds/store.db"], "--db"),
+                         (["--seeds", "data/feeds/in"], "--seeds")):
+        for command in (["publish"], ["run", "--once"]):
+            result = feedsvc(*command, *args, cwd=project, check=False)
+            assert result.returncode == 2, (command, args, result.stderr)
+            assert result.stderr.startswith(f"feedsvc: error: option {option}: "), result.stderr
+            assert "config.toml" not in result.stderr
+    assert not (project / "data").exists()
+    # a file's clash that the options undo is no clash
+    (project / "config.toml").write_text('[publish]\nfolder = "seeds"\n')
+    feedsvc("publish", "--out", "out", cwd=project)
+    assert (project / "out" / "atom.xml").is_file()
+    assert sorted(p.name for p in (project / "seeds").iterdir()) == ["001.txt"]
