@@ -249,6 +249,9 @@ def _m2_remote_sources(db: Database) -> None:
     db.execute("ALTER TABLE versions ADD COLUMN content_html TEXT")
 
 
+#: Tables every store has had since its first schema version.
+_FIRST_TABLES = frozenset({"sections", "entries", "versions", "files", "runs", "pages"})
+
 #: Applied in order; ``PRAGMA user_version`` counts those already applied.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources)
 
@@ -459,6 +462,7 @@ class Store:
         # Each file's savepoint journals the pages it changes; in memory, not a temp file.
         conn.execute("PRAGMA temp_store = MEMORY")
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header
+        self._refuse_foreign(version)  # before anything (WAL mode too) changes the file
         if version > len(MIGRATIONS):
             raise StoreError(f"the store has schema version {version}, newer than this "
                              f"feedsvc understands ({len(MIGRATIONS)}); upgrade feedsvc",
@@ -476,6 +480,21 @@ class Store:
         if () not in self._nodes and not self.readonly:
             with self._transaction():
                 self._insert_section((), None, "", "")  # the root feed, minted once
+
+    def _refuse_foreign(self, version: int) -> None:
+        """A database of another application never becomes a store: a new
+        store is an empty file or an empty database; one with a schema
+        version holds feedsvc's first tables (some applications number their
+        schemas with ``user_version`` too)."""
+        names = {name for (name,) in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite^_%' ESCAPE '^'")}
+        if (names and version == 0) or (version > 0 and not names >= _FIRST_TABLES):
+            tables = sorted(names - _FIRST_TABLES) or sorted(names)
+            shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreError(f"not a feedsvc store but another application's database "
+                             f"(schema version {version}; tables {shown or 'none'}); "
+                             "feedsvc leaves it untouched: name a new file", where=self.path)
 
     def _migrate(self) -> None:
         from sqlite_utils import Database

@@ -224,3 +224,49 @@ def test_the_check_runs_on_the_folders_the_options_leave(project: Path) -> None:
     feedsvc("publish", "--out", "out", cwd=project)
     assert (project / "out" / "atom.xml").is_file()
     assert sorted(p.name for p in (project / "seeds").iterdir()) == ["001.txt"]
+
+
+def _foreign_db(path: Path, user_version: int) -> bytes:
+    """Another application's SQLite database; returns its bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, password TEXT)")
+        conn.execute("INSERT INTO users (name, password) VALUES ('ada', 'x')")
+        conn.execute(f"PRAGMA user_version = {user_version:d}")
+    conn.close()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("user_version", [0, 1, 2, 99])
+def test_another_applications_database_is_refused_and_left_as_it_was(
+        project: Path, user_version: int) -> None:
+    db = project / "other" / "app.db"
+    before = _foreign_db(db, user_version)
+    (project / "seeds" / "001.txt").write_text(seed_text(random.Random(7)))
+    for args in (["ingest"], ["publish"], ["status"], ["run", "--once"]):
+        result = feedsvc(*args, "--db", db, cwd=project, check=False)
+        assert result.returncode == 4, (args, result.stderr)
+        assert f"{db}: not a feedsvc store" in result.stderr and "users" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert db.read_bytes() == before
+    with sqlite3.connect(db) as conn:
+        tables = conn.execute("SELECT name FROM sqlite_master").fetchall()
+    conn.close()
+    assert tables == [("users",)]
+
+
+@pytest.mark.parametrize("kind", ["empty file", "empty database"])
+def test_an_empty_file_or_database_becomes_a_new_store(project: Path, kind: str) -> None:
+    db = project / "data" / "feedsvc.db"
+    db.parent.mkdir()
+    db.touch()
+    if kind == "empty database":
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE scratch (x)")
+        conn.execute("DROP TABLE scratch")
+        conn.close()
+        assert db.stat().st_size > 0
+    (project / "seeds" / "001.txt").write_text(seed_text(random.Random(8), title="Kept"))
+    feedsvc("publish", cwd=project)
+    assert "Kept" in (project / "data" / "feeds" / "atom.xml").read_text()
