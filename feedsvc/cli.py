@@ -24,6 +24,7 @@ from . import __version__
 from .clock import system_clock
 from .config import Config, load_config
 from .errors import ConfigError, FeedsvcError
+from .failures import failures_json, render_failures, source_failures
 from .heartbeat import pid_alive, read_heartbeat, status_json
 from .heartbeat import render as render_heartbeat
 from .lock import writer_lock
@@ -98,7 +99,7 @@ def _lock_wait(cfg: Config, wait: float | None) -> float:
 def _config(config_path: Path | None, **overrides: Path | None) -> Config:
     if config_path is None and Path("config.toml").is_file():
         config_path = Path("config.toml")
-    return load_config(config_path).with_overrides(**overrides)
+    return load_config(config_path, **overrides)
 
 
 @contextmanager
@@ -272,19 +273,24 @@ def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
            as_json: bool) -> None:
-    """Show entries per section, the last run and rejected files (read-only)."""
+    """Show entries per section, the last run, rejected files and failing
+    remote sources (read-only)."""
     _setup_logging(verbose, quiet)
     with _errors():
         cfg = _config(config_path, db=db)
         with open_store(cfg, readonly=True) as store:
             st = store.status()
+            failing = source_failures(store.source_states(), {s.name for s in cfg.sources})
         beat, now = read_heartbeat(cfg.data_dir), system_clock()
         alive = beat is not None and pid_alive(beat.pid)
         if as_json:
-            doc = {**asdict(st), "daemon": status_json(beat, now, alive)}
+            doc = {**asdict(st), "failing_sources": failures_json(failing),
+                   "daemon": status_json(beat, now, alive)}
             click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
         else:
             click.echo(st.render())
+            if cfg.sources:
+                click.echo(render_failures(failing))
             click.echo(render_heartbeat(beat, now, alive))
 
 

@@ -17,7 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .layout import check_layout
 from .models import SectionPath
+from .siteurl import base_url_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,12 @@ class SiteConfig:
     language: str = "en"
     author: str = "feedsvc"
     description: str = "Articles published by feedsvc"
+
+    def __post_init__(self) -> None:
+        # Also for a SiteConfig built by a program rather than read from a file.
+        problem = base_url_problem(self.base_url)
+        if problem is not None:
+            raise ConfigError(f"key 'site.base_url': {problem}, got {self.base_url!r}")
 
     @property
     def tag_authority(self) -> str:
@@ -142,7 +150,8 @@ class Config:
         db: Path | None = None,
         out: Path | None = None,
     ) -> Config:
-        """Apply command-line overrides (paths relative to the working folder)."""
+        """Apply command-line overrides (paths relative to the working folder),
+        then check the folders of the result (:func:`~feedsvc.layout.check_layout`)."""
         cfg = self
         if seeds is not None:
             cfg = replace(cfg, seeds=replace(cfg.seeds, folder=seeds.absolute()))
@@ -150,6 +159,8 @@ class Config:
             cfg = replace(cfg, store=replace(cfg.store, path=db.absolute()))
         if out is not None:
             cfg = replace(cfg, publish=replace(cfg.publish, folder=out.absolute()))
+        given = {"seeds.folder": seeds, "store.path": db, "publish.folder": out}
+        check_layout(cfg, [key for key, value in given.items() if value is not None])
         return cfg
 
     @property
@@ -165,8 +176,14 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def load_config(path: Path | None) -> Config:
-    """Read and validate a config file; ``None`` gives the built-in defaults."""
+def load_config(path: Path | None, *, seeds: Path | None = None, db: Path | None = None,
+                out: Path | None = None) -> Config:
+    """Read and validate a config file (``None``: the built-in defaults), with
+    the command-line overrides applied (see :meth:`Config.with_overrides`)."""
+    return _read_config(path).with_overrides(seeds=seeds, db=db, out=out)
+
+
+def _read_config(path: Path | None) -> Config:
     if path is None:
         return Config(
             seeds=replace(SeedsConfig(), folder=SeedsConfig().folder.absolute()),
@@ -277,11 +294,9 @@ def _site(v: _Validator, t: dict[str, Any]) -> SiteConfig:
     d = SiteConfig()
     v.only_keys(t, "site.", {"title", "base_url", "language", "author", "description"})
     base_url = v.text(t, "base_url", d.base_url)
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise v.fail("site.base_url", f"must be an absolute http(s) URL, got {base_url!r}")
-    if parts.query or parts.fragment:
-        raise v.fail("site.base_url", "must not have a query or fragment")
+    problem = base_url_problem(base_url)
+    if problem is not None:
+        raise v.fail("site.base_url", f"{problem}, got {base_url!r}")
     if not base_url.endswith("/"):
         base_url += "/"
     language = v.text(t, "language", d.language)
@@ -469,10 +484,16 @@ def _source(v: _Validator, t: dict[str, Any], key: str, fetch: FetchConfig, base
         raise v.fail(f"{key}.section", 'is required (a section path, or "*" for each '
                      "entry's own category)")
     raw_url = v.text(t, "url", "")
-    parts = urlsplit(raw_url)
+    try:
+        parts = urlsplit(raw_url)
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        raise v.fail(f"{key}.url", f"is not a valid URL ({exc}): {raw_url!r}") from None
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
             raise v.fail(f"{key}.url", f"has no host: {raw_url!r}")
+        if any(c.isspace() for c in raw_url):
+            raise v.fail(f"{key}.url", f"must not contain spaces (write %20): {raw_url!r}")
         url = raw_url
     elif parts.scheme == "file":
         from urllib.request import url2pathname  # a tenth of a second to import

@@ -74,3 +74,10 @@ class FetchError(FeedsvcError):
     """A remote feed could not be fetched or parsed."""
 
     exit_code = 1
+
+
+class DataFolderError(FeedsvcError):
+    """The data folder (the store's folder, which holds the locks) cannot be
+    created or written: an I/O problem, not another writer."""
+
+    exit_code = 3

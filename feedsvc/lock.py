@@ -15,9 +15,44 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import LockError
+from .errors import DataFolderError, LockError
 
 LOCK_NAME = "feedsvc.lock"
+
+
+def open_lock_file(data_dir: Path, name: str) -> int:
+    """Open (creating the data folder and the file if need be) a lock file.
+
+    A folder that cannot be created or written is an I/O problem of its own
+    (:class:`DataFolderError`, exit 3), told apart from another process
+    holding the lock (:class:`LockError`, exit 5), which only ``flock`` says.
+    """
+    path = data_dir / name
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # An existing lock file opens even where nothing can be created; the
+        # store beside it could not then be written.  (For root, access()
+        # still sees a read-only mount and an immutable folder.)
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise DataFolderError("the data folder is not writable (it holds the store "
+                                  "and the lock files)", where=data_dir)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise DataFolderError("the data folder is a file, not a folder", where=data_dir) from None
+    except OSError as exc:
+        at = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(data_dir) else ""
+        raise DataFolderError(f"cannot create or write the data folder: {exc.strerror}{at}",
+                              where=data_dir) from None
+
+
+def write_pid(fd: int) -> None:
+    """Record the holder's pid in a lock file it holds (for operators only:
+    the lock is the flock, so a full disk here changes nothing)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
 
 
 @contextmanager
@@ -25,13 +60,10 @@ def writer_lock(data_dir: Path, *, wait: float = 0.0, poll: float = 0.1) -> Iter
     """Hold the writer lock for the duration of the block.
 
     Waits up to ``wait`` seconds for another writer to finish, then raises
-    :class:`LockError`.
+    :class:`LockError`; a data folder that cannot be written raises
+    :class:`DataFolderError`.
     """
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise LockError(f"cannot create lock file: {exc.strerror}", where=data_dir) from None
+    fd = open_lock_file(data_dir, LOCK_NAME)
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -46,9 +78,10 @@ def writer_lock(data_dir: Path, *, wait: float = 0.0, poll: float = 0.1) -> Iter
                         where=data_dir / LOCK_NAME,
                     ) from None
                 time.sleep(poll)
-        # The pid is informative only (for operators); the lock is the flock.
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as exc:  # no locks on this file system (ENOLCK …)
+                raise DataFolderError(f"cannot lock {LOCK_NAME}: {exc.strerror}",
+                                      where=data_dir) from None
+        write_pid(fd)
         yield data_dir / LOCK_NAME
     finally:
         os.close(fd)

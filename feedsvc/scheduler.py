@@ -72,7 +72,7 @@ from .heartbeat import (
     remove_stale_temps,
     write_heartbeat,
 )
-from .lock import writer_lock
+from .lock import open_lock_file, write_pid, writer_lock
 from .pipeline import ingest_seeds, open_store
 from .publish import publish
 from .sources import SourcesReport, apply_fetched, fetch_sources, ingest_sources
@@ -83,6 +83,9 @@ log = logging.getLogger(__name__)
 
 PUBLISH = "publish"
 SEEDS = "seeds"
+
+#: Exit code of a job that failed through a bug in feedsvc (EX_SOFTWARE, as the CLI's).
+EXIT_INTERNAL = 70
 
 #: ``flock``-ed by ``feedsvc run`` for its whole life: one daemon per data folder.
 DAEMON_LOCK = "feedsvc-run.lock"
@@ -390,11 +393,7 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
 @contextmanager
 def _daemon_lock(data_dir: Path) -> Iterator[None]:
     path = data_dir / DAEMON_LOCK
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise LockError(f"cannot create lock file: {exc.strerror}", where=path) from None
+    fd = open_lock_file(data_dir, DAEMON_LOCK)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -402,8 +401,7 @@ def _daemon_lock(data_dir: Path) -> Iterator[None]:
             other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             raise LockError(f"feedsvc run is already running for this data folder "
                             f"(pid {other})", where=path) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        write_pid(fd)
         yield
     finally:
         os.close(fd)
@@ -437,7 +435,8 @@ class Daemon:
         self._active = 0
         self._gate = PublishGate()
         self._reconcile = True  # publish after the first run whatever it found
-        self._errors: list[FeedsvcError] = []
+        #: Exit code of the first job that failed (``run --once`` exits with it).
+        self._failure: int | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._watcher: SeedWatcher | None = None
         self._beat_failed = False
@@ -525,8 +524,7 @@ class Daemon:
             self._failed(name, exc, str(exc))
             return None
         except Exception as exc:  # a bug: keep the daemon alive, keep the traceback
-            log.exception("%s: internal error", name, extra={"feedsvc": {"job": name}})
-            self._failed(name, None, f"internal error: {type(exc).__name__}: {exc}")
+            self._crashed(name, exc)
             return None
         finally:
             with self._mu:
@@ -542,10 +540,22 @@ class Daemon:
     def _failed(self, name: str, exc: FeedsvcError | None, message: str) -> None:
         if exc is not None:
             log.error("%s: %s", name, message, extra={"feedsvc": {"job": name}})
-            self._errors.append(exc)
+            self._first_failure(exc.exit_code)
         now = self._clock()
         self._beat_job(name, running=False, last_end=now, last_summary="failed",
                        last_error=message, last_error_at=now)
+
+    def _first_failure(self, code: int) -> None:
+        with self._mu:
+            if self._failure is None:
+                self._failure = code
+
+    def _crashed(self, name: str, exc: Exception) -> None:
+        """A job failed through a bug in feedsvc: the traceback goes to the log,
+        and ``run --once`` must not exit 0 after it."""
+        log.exception("%s: internal error", name, extra={"feedsvc": {"job": name}})
+        self._first_failure(EXIT_INTERNAL)
+        self._failed(name, None, f"internal error: {type(exc).__name__}: {exc}")
 
     def _run_source(self, source_id: str, *, wait: bool = True) -> JobResult | None:
         """Run one source (its lock makes a second call wait, or return at once)."""
@@ -562,6 +572,9 @@ class Daemon:
                     work = source.prepare(self.config)
                 except FeedsvcError as exc:
                     self._failed(source_id, exc, str(exc))
+                    return None
+                except Exception as exc:  # a bug in the fetch step
+                    self._crashed(source_id, exc)
                     return None
                 if self._stop.is_set():
                     return None
@@ -798,7 +811,7 @@ class Daemon:
                 for s, handler in handlers.items():
                     signal.signal(s, handler)
             self._beat(STOPPED)
-        return self._errors[0].exit_code if self._errors else 0
+        return self._failure or 0
 
     def _once(self, previous: Heartbeat | None) -> None:
         now = self._clock()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
 from .clock import Clock, system_clock
 from .config import Config, SiteConfig
-from .errors import StoreError
+from .errors import DataFolderError, StoreError
 from .models import (
     Article,
     Decision,
@@ -265,6 +265,8 @@ def _m3_hidden_entries(db: Database) -> None:
     db.table("counters").create({"name": str, "value": int}, pk="name", not_null=["value"],
                                 strict=True)
 
+#: Tables every store has had since its first schema version.
+_FIRST_TABLES = frozenset({"sections", "entries", "versions", "files", "runs", "pages"})
 
 #: Applied in order; ``PRAGMA user_version`` counts those already applied.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources,
@@ -463,7 +465,7 @@ class Store:
                     raise StoreError("no store here yet (nothing has been ingested)", where=path)
                 conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _make_folder(path.parent)
                 conn = sqlite3.connect(path, isolation_level=None)
             store = cls(conn, path, clock, site, readonly)
             store._prepare()
@@ -486,6 +488,7 @@ class Store:
         # Each file's savepoint journals the pages it changes; in memory, not a temp file.
         conn.execute("PRAGMA temp_store = MEMORY")
         version: int = conn.execute("PRAGMA user_version").fetchone()[0]  # reads the header
+        self._refuse_foreign(version)  # before anything (WAL mode too) changes the file
         if version > len(MIGRATIONS):
             raise StoreError(f"the store has schema version {version}, newer than this "
                              f"feedsvc understands ({len(MIGRATIONS)}); upgrade feedsvc",
@@ -503,6 +506,21 @@ class Store:
         if () not in self._nodes and not self.readonly:
             with self._transaction():
                 self._insert_section((), None, "", "")  # the root feed, minted once
+
+    def _refuse_foreign(self, version: int) -> None:
+        """A database of another application never becomes a store: a new
+        store is an empty file or an empty database; one with a schema
+        version holds feedsvc's first tables (some applications number their
+        schemas with ``user_version`` too)."""
+        names = {name for (name,) in self._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite^_%' ESCAPE '^'")}
+        if (names and version == 0) or (version > 0 and not names >= _FIRST_TABLES):
+            tables = sorted(names - _FIRST_TABLES) or sorted(names)
+            shown = ", ".join(tables[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreError(f"not a feedsvc store but another application's database "
+                             f"(schema version {version}; tables {shown or 'none'}); "
+                             "feedsvc leaves it untouched: name a new file", where=self.path)
 
     def _migrate(self) -> None:
         from sqlite_utils import Database
@@ -1499,6 +1517,16 @@ class BulkWriter:
         self._entries.clear()
         self._versions.clear()
         self._files.clear()
+
+
+def _make_folder(folder: Path) -> None:
+    """The store's folder, created if need be; failing that is an I/O problem
+    of the folder (exit 3), not an unusable store."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataFolderError(f"cannot create the store's folder: {exc.strerror}",
+                              where=folder) from None
 
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:
