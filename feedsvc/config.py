@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .layout import check_layout
 from .models import SectionPath
 from .siteurl import base_url_problem
+from .urls import masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,7 +448,7 @@ def _sources(v: _Validator, raw: Any, fetch: FetchConfig, base: Path
         source = _source(v, t, key, fetch, base)
         for seen, value, what in ((names, source.name, "name"), (urls, source.url, "url")):
             if value in seen:
-                raise v.fail(f"{key}.{what}", f"{value!r} is already used by "
+                raise v.fail(f"{key}.{what}", f"{masked(value)!r} is already used by "
                              f"sources[{seen[value]}]")
             seen[value] = i
         out.append(source)
@@ -488,19 +489,22 @@ def _source(v: _Validator, t: dict[str, Any], key: str, fetch: FetchConfig, base
         parts = urlsplit(raw_url)
         _ = parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError as exc:
-        raise v.fail(f"{key}.url", f"is not a valid URL ({exc}): {raw_url!r}") from None
+        raise v.fail(f"{key}.url", f"is not a valid URL ({exc}): {masked(raw_url)!r}"
+                     ) from None
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise v.fail(f"{key}.url", f"has no host: {raw_url!r}")
+            raise v.fail(f"{key}.url", f"has no host: {masked(raw_url)!r}")
         if any(c.isspace() for c in raw_url):
-            raise v.fail(f"{key}.url", f"must not contain spaces (write %20): {raw_url!r}")
+            raise v.fail(f"{key}.url", f"must not contain spaces (write %20): "
+                                            f"{masked(raw_url)!r}")
         url = raw_url
     elif parts.scheme == "file":
         from urllib.request import url2pathname  # a tenth of a second to import
 
         url = Path(url2pathname(parts.path)).absolute().as_uri()
     elif parts.scheme and len(parts.scheme) > 1:
-        raise v.fail(f"{key}.url", f"must be an http(s) or file URL or a path, got {raw_url!r}")
+        raise v.fail(f"{key}.url", f"must be an http(s) or file URL or a path, got "
+                     f"{masked(raw_url)!r}")
     else:
         url = (base / Path(raw_url).expanduser()).absolute().as_uri()
     section_text = v.text(t, "section", "", empty=True)

@@ -80,11 +80,16 @@ def without_credentials(url: str) -> str:
     return split_credentials(url)[0]
 
 
+#: ``//user:password@`` in a URL that does not parse (config errors show those).
+_RAW_PASSWORD = re.compile(r"(//[^/?#@:]*):[^/?#@]*@")
+
+
 def masked(url: str) -> str:
     """``url`` for an operator's eyes: the user kept, the password ``***``."""
     hostport, userinfo = _userinfo_split(url)
     if userinfo is None:
-        return url
+        # Also when the URL does not parse: its password still must not be shown.
+        return _RAW_PASSWORD.sub(r"\1:***@", url)
     user, colon, _ = userinfo.partition(":")
     parts = urlsplit(url)
     return urlunsplit(parts._replace(netloc=f"{user}{':***' if colon else ''}@{hostport}"))

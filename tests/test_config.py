@@ -120,3 +120,27 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[site\n"))
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize("url", [
+    "http://reader:s3cr3t@[::1/feed",  # does not parse
+    "http://reader:s3cr3t@/feed",  # no host
+    "http://reader:s3cr3t@news.example.org/a feed",  # a space
+    "gopher://reader:s3cr3t@news.example.org/feed",  # a scheme we do not fetch
+])
+def test_a_refused_source_url_never_shows_its_password(tmp_path: Path, url: str) -> None:
+    path = write(tmp_path, f'[[sources]]\nurl = "{url}"\nsection = "World"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "sources[0].url" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+    assert "reader:***@" in str(info.value)
+
+
+def test_a_repeated_source_url_never_shows_its_password(tmp_path: Path) -> None:
+    source = '[[sources]]\nurl = "https://reader:s3cr3t@news.example.org/feed"\nsection = "W"\n'
+    path = write(tmp_path, source + source.replace("section", 'name = "b"\nsection'))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "already used" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
