@@ -23,7 +23,7 @@ import click
 from . import __version__
 from .clock import system_clock
 from .config import Config, load_config
-from .errors import ConfigError, FeedsvcError
+from .errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
 from .failures import failures_json, render_failures, source_failures
 from .heartbeat import pid_alive, read_heartbeat, status_json
 from .heartbeat import render as render_heartbeat
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # --strict and at least one input file was rejected
-EXIT_SKIPPED = 6  # published, but some entries could not be rendered and were left out
-EXIT_INTERNAL = 70  # a bug in feedsvc (EX_SOFTWARE)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

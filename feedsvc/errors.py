@@ -81,3 +81,8 @@ class DataFolderError(FeedsvcError):
     created or written: an I/O problem, not another writer."""
 
     exit_code = 3
+
+
+#: Exit codes that are not an exception's: the run went on to the end.
+EXIT_SKIPPED = 6  # published, but some entries could not be rendered and were left out
+EXIT_INTERNAL = 70  # a bug in feedsvc (EX_SOFTWARE)

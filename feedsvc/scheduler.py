@@ -61,7 +61,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from .clock import Clock, system_clock
 from .config import Config, SourceConfig
-from .errors import ConfigError, FeedsvcError, InputError, LockError
+from .errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError, InputError, LockError
 from .heartbeat import (
     RUNNING,
     STOPPED,
@@ -85,7 +85,6 @@ PUBLISH = "publish"
 SEEDS = "seeds"
 
 #: Exit code of a job that failed through a bug in feedsvc (EX_SOFTWARE, as the CLI's).
-EXIT_INTERNAL = 70
 
 #: ``flock``-ed by ``feedsvc run`` for its whole life: one daemon per data folder.
 DAEMON_LOCK = "feedsvc-run.lock"
@@ -110,6 +109,7 @@ class JobResult:
     summary: str  # what the job did, for its log line and the heartbeat
     fields: Mapping[str, Any] = field(default_factory=dict)  # the same, for JSON logs
     next_due: datetime | None = None  # the source's own earliest next run (backoff …)
+    exit_code: int = 0  # not 0: the job ran to its end but ``run --once`` must not exit 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +221,7 @@ def _publish(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
     fields = {"feeds_written": r.feeds_written, "feeds_unchanged": r.feeds_unchanged,
               "pages_written": r.pages_written, "pages_unchanged": r.pages_unchanged,
               "files_removed": r.files_removed, "left_out": left_out}
-    return JobResult(False, summary, fields)
+    return JobResult(False, summary, fields, exit_code=EXIT_SKIPPED if left_out else 0)
 
 
 # ----------------------------------------------------------------------------- decisions
@@ -530,6 +530,8 @@ class Daemon:
             with self._mu:
                 self._active -= 1
         duration = time.monotonic() - started
+        if result.exit_code:
+            self._first_failure(result.exit_code)
         log.info("%s: %s in %.2f s", name, result.summary, duration,
                  extra={"feedsvc": {"job": name, "duration": round(duration, 3),
                                     **result.fields}})

@@ -141,3 +141,22 @@ def test_an_entry_whose_page_cannot_be_rendered_is_named(project: Path) -> None:
     # Not recorded as written: the next publish tries again and says so again.
     again = feedsvc("publish", cwd=project, check=False)
     assert again.returncode == 6 and "its page was not written" in again.stderr
+
+
+def test_run_once_exits_6_when_an_entry_is_left_out(project: Path) -> None:
+    _write_seeds(project, {"Cabinet meets": "National / Politics", "Shares rise": "Business"})
+    feedsvc("publish", cwd=project)
+    poisoned = _ids(project)["Shares rise"]
+    _poison(project / "data" / "feedsvc.db", poisoned,
+            "UPDATE versions SET title = title || char(65535)"
+            " WHERE entry_seq = (SELECT seq FROM entries WHERE id = ?)")
+    _write_seeds(project, {"Budget passes": "National / Politics"}, start=10)
+
+    result = feedsvc("run", "--once", cwd=project, check=False)
+    assert result.returncode == 6, result.stderr[-2000:]
+    assert poisoned in result.stderr and "Traceback" not in result.stderr
+    budget = _ids(project)["Budget passes"]
+    assert budget in _entry_ids(project / "data" / "feeds" / "atom.xml")
+
+    feedsvc("entries", "hide", poisoned, cwd=project)
+    assert feedsvc("run", "--once", cwd=project, check=False).returncode == 0
