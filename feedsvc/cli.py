@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .pipeline import IngestReport
     from .publish import PublishReport
     from .sources import SourcesReport
+    from .store import Store
 
 # Each command imports what it needs when it runs: the seeds pipeline, the
 # publisher, and feedsvc.sources (HTTP client, feed parsers; a third of a
@@ -71,9 +72,13 @@ def _common(f: F) -> F:
     )(f)
 
 
+def _db(f: F) -> F:
+    return click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
+                        help="SQLite store (overrides store.path).")(f)
+
+
 def _paths(f: F) -> F:
-    f = click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-                     help="SQLite store (overrides store.path).")(f)
+    f = _db(f)
     return click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
                         help="Seeds folder (overrides seeds.folder).")(f)
 
@@ -110,6 +115,21 @@ def _errors() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("feedsvc: interrupted", err=True)
         sys.exit(130)
+
+
+def _subcommand_config(ctx: click.Context, config_path: Path | None,
+                       db: Path | None) -> Config:
+    """A subcommand's configuration: its own --config/--db, else its group's."""
+    group_config, group_db = ctx.obj
+    return _config(config_path or group_config, db=db or group_db)
+
+
+@contextmanager
+def _store_batch(cfg: Config, wait: float | None) -> Iterator[Store]:
+    """The store, under the writer lock, in one transaction."""
+    with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), open_store(cfg) as store, \
+            store.batch():
+        yield store
 
 
 @contextmanager
@@ -266,8 +286,7 @@ def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
 
 @cli.command()
 @_common
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-              help="SQLite store (overrides store.path).")
+@_db
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
            as_json: bool) -> None:
@@ -294,8 +313,7 @@ def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
 
 @cli.group(invoke_without_command=True)
 @_common
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-              help="SQLite store (overrides store.path).")
+@_db
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def sources(ctx: click.Context, config_path: Path | None, verbose: int, quiet: int,
@@ -325,23 +343,20 @@ def sources(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
 @sources.command(name="enable")
 @click.argument("name")
 @_common
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-              help="SQLite store (overrides store.path).")
+@_db
 @_wait
 @click.pass_context
 def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verbose: int,
                    quiet: int, db: Path | None, wait: float | None) -> None:
     """Fetch a source disabled by HTTP 410 again (at the next run)."""
-    group_config, group_db = ctx.obj
     _setup_logging(verbose, quiet)
     with _errors():
-        cfg = _config(config_path or group_config, db=db or group_db)
+        cfg = _subcommand_config(ctx, config_path, db)
         if name not in {s.name for s in cfg.sources}:
             known = ", ".join(s.name for s in cfg.sources) or "none"
             raise ConfigError(f"no source named {name!r} (configured: {known})",
                               where=cfg.source)
-        with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), open_store(cfg) as store, \
-                store.batch():
+        with _store_batch(cfg, wait) as store:
             done = store.enable_source(name)
         click.echo(f"{name}: enabled; fetched at the next run" if done
                    else f"{name}: was not disabled")
@@ -349,8 +364,7 @@ def sources_enable(ctx: click.Context, name: str, config_path: Path | None, verb
 
 @cli.group(invoke_without_command=True)
 @_common
-@click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-              help="SQLite store (overrides store.path).")
+@_db
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--section", metavar="S", help="Only this section and those below it "
               "(its label, 'National / Politics', or its folder, 'national/politics').")
@@ -391,20 +405,17 @@ def _visibility_command(name: str, hide: bool, doc: str) -> None:
     @entries.command(name=name, help=doc)
     @click.argument("ref", metavar="ID")
     @_common
-    @click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-                  help="SQLite store (overrides store.path).")
+    @_db
     @_wait
     @click.pass_context
     def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
                 quiet: int, db: Path | None, wait: float | None) -> None:
         from .entries import hide_entry, unhide_entry
 
-        group_config, group_db = ctx.obj
         _setup_logging(verbose, quiet)
         with _errors():
-            cfg = _config(config_path or group_config, db=db or group_db)
-            with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), \
-                    open_store(cfg) as store, store.batch():
+            cfg = _subcommand_config(ctx, config_path, db)
+            with _store_batch(cfg, wait) as store:
                 done = (hide_entry if hide else unhide_entry)(store, ref)
             click.echo(done.describe())
 
