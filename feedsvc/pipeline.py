@@ -11,14 +11,13 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
 
-from . import dedup
 from .config import Config, usable_cores
+from .deduper import Deduper, Lookups
 from .errors import InputError
-from .models import Article, Decision, FileOutcome, VersionBody
+from .models import Decision, FileOutcome
 from .names import printable
 from .prepare import Prepared, prepared
 from .seeds import ParseOptions, SeedFile, scan_seeds
@@ -53,56 +52,6 @@ def _unchanged(state: FileState | None, f: SeedFile) -> bool:
     # A file is re-read only when its size or mtime moved; rejected files too,
     # so a broken file is reported once, not on every run.
     return state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns
-
-
-class Lookups(Protocol):
-    """Where exact and near-duplicate candidates are looked up: the store, or a
-    bulk batch that also sees its own pending rows."""
-
-    def entry_for_content_hash(self, h: bytes) -> str | None: ...
-
-    def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]: ...
-
-
-class Deduper:
-    """Exact and near-duplicate lookups against the store.
-
-    The LSH index is built lazily, the first time a run meets a file that is
-    neither unchanged nor an exact duplicate, so a re-run over an unchanged
-    folder never pays for loading it.
-    """
-
-    def __init__(self, store: Store, threshold: float) -> None:
-        self.store = store
-        self.threshold = threshold
-        self._index: dedup.LshIndex | None = None
-
-    @property
-    def index(self) -> dedup.LshIndex:
-        if self._index is None:
-            keys, sigs = self.store.load_signatures()
-            self._index = dedup.LshIndex.from_arrays(keys, sigs, self.threshold)
-        return self._index
-
-    def band_keys(self, fps: Sequence[dedup.Fingerprint | None]) -> list[list[int] | None]:
-        """LSH keys of many fingerprints in one vectorised step (None: no body)."""
-        return dedup.fingerprint_band_keys(fps, self.threshold)
-
-    def decide(self, article: Article, fp: dedup.Fingerprint, keys: list[int] | None, *,
-               via: Lookups | None = None) -> dedup.Match:
-        """NEW, REVISED or DUPLICATE for ``article``; ``keys`` are its :meth:`band_keys`."""
-        exact = (self.store if via is None else via).entry_for_content_hash(fp.content_hash)
-        if exact is not None:
-            return dedup.decide(exact, (), self.threshold)
-        return self.near(article, keys, via=via)
-
-    def near(self, article: Article, keys: list[int] | None, *,
-             via: Lookups | None = None) -> dedup.Match:
-        """:meth:`decide` for an article whose exact text is known not to be stored."""
-        found = self.index.query_keys(keys)
-        # Bodies are asked for only with candidates: a store call writes held rows.
-        bodies = (self.store if via is None else via).version_bodies(found) if found else []
-        return dedup.decide(None, dedup.verify(article, bodies), self.threshold)
 
 
 def ingest_seeds(

@@ -75,7 +75,7 @@ from .urls import masked, without_credentials
 
 if TYPE_CHECKING:
     from . import dedup
-    from .pipeline import Deduper
+    from .deduper import Deduper
 
 # feedsvc.dedup (numpy) and the seeds pipeline are imported where entries are
 # parsed or stored: a pass of 304s needs neither, and numpy costs a tenth of a second.
@@ -545,7 +545,7 @@ class _Applier:
     @property
     def deduper(self) -> Deduper:
         if self._deduper is None:
-            from .pipeline import Deduper
+            from .deduper import Deduper
 
             self._deduper = Deduper(self.store, self.config.dedup.threshold)
         return self._deduper
