@@ -1,3 +1,3 @@
-from feedsvc.cli import main
+from .cli import main
 
 main()

@@ -189,7 +189,7 @@ def similarity(a: Sequence[str], b: Sequence[str]) -> float:
 #: lower case, single spaces, UTF-8) below which a body is too short to
 #: identify an article: a teaser, a "Comments" link, a byline.  About 30
 #: English words, or 67 CJK characters.  Remote entries are compared by text
-#: only from this length on (see feedsvc.sources).
+#: only from this length on (see feedsvc.remote.ingest).
 MIN_TEXT = 200
 
 

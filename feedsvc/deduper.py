@@ -1,7 +1,7 @@
 """The dedup decision both ingest paths share: exact and near-duplicate
 lookups of an article against what is stored.
 
-Seed files (:mod:`feedsvc.pipeline`) and remote entries (:mod:`feedsvc.sources`)
+Seed files (:mod:`feedsvc.seeds.ingest`) and remote entries (:mod:`feedsvc.remote.ingest`)
 decide alike through :class:`Deduper`, which sits below both: it knows the
 store only through the two small protocols here, so neither ingest path
 imports the other and a second store backend needs only these lookups.

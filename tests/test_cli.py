@@ -215,7 +215,7 @@ def test_output_is_whole_when_the_command_ends(project: Path) -> None:
 
 _MALLOC_PROBE = """
 import ctypes, sys
-from feedsvc import cli
+from feedsvc.cli import commands as cli
 
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks",
@@ -250,7 +250,7 @@ def test_the_command_keeps_large_blocks_on_the_heap() -> None:
 
 
 def test_numpy_starts_no_thread_of_its_own_under_the_command() -> None:
-    probe = ("import os, sys\nfrom feedsvc import cli\n"
+    probe = ("import os, sys\nfrom feedsvc.cli import commands as cli\n"
              "if sys.argv[1] == 'tuned': cli._one_blas_thread()\n"
              "import numpy\nprint(len(os.listdir('/proc/self/task')))")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}

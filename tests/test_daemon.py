@@ -27,8 +27,7 @@ from lxml import etree
 
 from feedsvc.atomic import TEMP_NAME
 from feedsvc.config import DaemonConfig, SiteConfig, parse_config
-from feedsvc.errors import ConfigError
-from feedsvc.heartbeat import (
+from feedsvc.daemon.heartbeat import (
     Heartbeat,
     JobBeat,
     from_json,
@@ -38,7 +37,7 @@ from feedsvc.heartbeat import (
     to_json,
     write_heartbeat,
 )
-from feedsvc.scheduler import (
+from feedsvc.daemon.scheduler import (
     JobResult,
     JsonFormatter,
     PublishGate,
@@ -51,8 +50,9 @@ from feedsvc.scheduler import (
     jitter_for,
     next_run,
 )
+from feedsvc.daemon.watch import is_seed_change
+from feedsvc.errors import ConfigError
 from feedsvc.store import Store
-from feedsvc.watch import is_seed_change
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -179,7 +179,7 @@ def test_daemon_keys_are_read_and_default() -> None:
 
 
 def test_json_log_lines_carry_the_job_fields() -> None:
-    record = logging.LogRecord("feedsvc.scheduler", logging.INFO, __file__, 1,
+    record = logging.LogRecord("feedsvc.daemon.scheduler", logging.INFO, __file__, 1,
                                "%s: %s", ("seeds", "new 3"), None)
     record.feedsvc = {"job": "seeds", "counts": {"new": 3}, "duration": 0.5}
     doc = json.loads(JsonFormatter().format(record))

@@ -17,13 +17,13 @@ from test_fetch import http, route, server  # noqa: F401  (fixtures)
 from werkzeug import Response
 
 from feedsvc.config import load_config
-from feedsvc.entries import hide_entry, list_entries, printable, unhide_entry
 from feedsvc.errors import EntryError
-from feedsvc.lock import writer_lock
-from feedsvc.pipeline import ingest_seeds
 from feedsvc.publish import publish
-from feedsvc.sources import ingest_sources
+from feedsvc.remote.ingest import ingest_sources
+from feedsvc.seeds.ingest import ingest_seeds
 from feedsvc.store import Store, open_store
+from feedsvc.store.admin import hide_entry, list_entries, printable, unhide_entry
+from feedsvc.store.lock import writer_lock
 
 A = "{http://www.w3.org/2005/Atom}"
 SECTIONS = ("National / Politics", "National", "Business / Markets")

@@ -24,9 +24,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedsvc import feeds
 from feedsvc.config import SiteConfig
 from feedsvc.models import Entry, Feed, Section, SectionPath
+from feedsvc.publish import feeds
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "feeds"
 UPDATE_GOLDEN = os.environ.get("FEEDSVC_UPDATE_GOLDEN") == "1"

@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from feedsvc import __version__
 from feedsvc.config import FetchConfig
-from feedsvc.fetch import (
+from feedsvc.remote.fetch import (
     MAX_REDIRECTS,
     Fetcher,
     Outcome,
@@ -32,7 +32,7 @@ from feedsvc.fetch import (
     retry_after,
     user_agent,
 )
-from feedsvc.fetch import Request as FetchRequest
+from feedsvc.remote.fetch import Request as FetchRequest
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 RSS = (FEEDS / "rss20.xml").read_bytes()

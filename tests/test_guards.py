@@ -17,9 +17,9 @@ import pytest
 from conftest import feedsvc, seed_text
 
 from feedsvc.config import SiteConfig, load_config
+from feedsvc.daemon.heartbeat import read_heartbeat
 from feedsvc.errors import ConfigError
-from feedsvc.heartbeat import read_heartbeat
-from feedsvc.lock import LOCK_NAME
+from feedsvc.store.lock import LOCK_NAME
 
 WRITERS = (["ingest"], ["publish"], ["run", "--once"])
 

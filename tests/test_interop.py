@@ -700,7 +700,7 @@ def test_every_reader_sees_every_entry(reader: tuple[str, Reading], site: Site) 
 
 
 # How our titles and these readers disagree today (reported, not settled):
-# feedsvc.feeds sends an Atom title that holds an HTML end tag as
+# feedsvc.publish.feeds sends an Atom title that holds an HTML end tag as
 # type="html", HTML-escaped, and HTML-escapes an RSS title that holds an end
 # tag or an entity reference, because feedparser (and the W3C validator)
 # would otherwise take such text for markup.  Readers that treat every title

@@ -26,8 +26,8 @@ from test_feeds import (
     make_entry,
 )
 
-from feedsvc import feeds, pages
 from feedsvc.models import Entry
+from feedsvc.publish import feeds, pages
 
 ARTICLE = golden_entries()[0]  # markup in the title and the body, two authors
 

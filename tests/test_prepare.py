@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import seed_text
 
-from feedsvc import prepare as prep
 from feedsvc.config import SeedsConfig
-from feedsvc.seeds import ParseOptions, scan_seeds
+from feedsvc.seeds import prepare as prep
+from feedsvc.seeds.parse import ParseOptions, scan_seeds
 
 
 @pytest.fixture

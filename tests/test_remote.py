@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
-from feedsvc.remote import (
+from feedsvc.remote.parse import (
     ParsedFeed,
     RemoteItem,
     assign_keys,
@@ -359,7 +359,7 @@ def test_resolving_a_path_gives_exactly_what_urljoin_gives(base: str, path: str)
     # The shortcut for plain "/path" links must not change a single resolved URL.
     from urllib.parse import urljoin
 
-    from feedsvc.remote import _join
+    from feedsvc.remote.parse import _join
 
     try:
         expected: str | None = urljoin(base, path)
@@ -397,7 +397,7 @@ def test_the_quick_rfc822_reading_agrees_with_email_utils(
 def test_normalising_a_plain_link_gives_what_urllib_gives(
         scheme: str, host: str, port: str, path: str, query: str | None, fragment: str) -> None:
     # The shortcut for plain links must give exactly what the urllib path gives.
-    from feedsvc.remote import _normalise_with_urllib
+    from feedsvc.remote.parse import _normalise_with_urllib
 
     url = f"{scheme}{host}{port}{path}" + (f"?{query}" if query is not None else "") + fragment
     assert normalise_link(url) == _normalise_with_urllib(url.strip())

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
-from feedsvc.remote import html_to_text, parse_feed
+from feedsvc.remote.parse import html_to_text, parse_feed
 from feedsvc.urls import is_web_url, masked, split_credentials, web_url, without_credentials
 
 URL = "http://feeds.example.com/feed.xml"
@@ -281,9 +281,9 @@ def test_the_renderer_refuses_what_the_parser_would_have_dropped() -> None:
     path in) with a script link or a source URL with credentials."""
     from test_feeds import ROOT, SECTIONS, SITE, T0, make_entry
 
-    from feedsvc import feeds
     from feedsvc.models import Origin
-    from feedsvc.pages import render_article
+    from feedsvc.publish import feeds
+    from feedsvc.publish.pages import render_article
 
     origin = Origin(source="s", feed_url="https://ann:s3cret@feeds.example.com/f.xml",
                     feed_id="https://feeds.example.com/f.xml", feed_title="F",

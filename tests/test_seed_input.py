@@ -23,13 +23,13 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedsvc import prepare as prep
 from feedsvc.config import load_config
 from feedsvc.localread import read_regular_file
 from feedsvc.names import from_store_key, printable, store_key
-from feedsvc.pipeline import ingest_seeds, open_store
 from feedsvc.publish import publish
-from feedsvc.seeds import ParseOptions, SeedFile, scan_seeds
+from feedsvc.seeds import prepare as prep
+from feedsvc.seeds.ingest import ingest_seeds, open_store
+from feedsvc.seeds.parse import ParseOptions, SeedFile, scan_seeds
 from feedsvc.store import Store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
 
@@ -274,8 +274,8 @@ def test_store_keys_round_trip_and_never_collide() -> None:
 RACE = """
 import os, sys
 from pathlib import Path
-import feedsvc.pipeline as pipeline
-from feedsvc.cli import main
+import feedsvc.seeds.ingest as pipeline
+from feedsvc.cli.commands import main
 
 action, victim = sys.argv[1], sys.argv[2]
 real_scan = pipeline.scan_seeds

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feedsvc.slugs import MAX_LEN, mint_slug, slug_candidates
+from feedsvc.store.slugs import MAX_LEN, mint_slug, slug_candidates
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

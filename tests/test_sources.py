@@ -29,11 +29,11 @@ from test_fetch import feed_handler, http, route, server  # noqa: F401  (fixture
 from werkzeug import Request, Response
 
 from feedsvc.config import Config, load_config, parse_config
+from feedsvc.daemon.scheduler import Daemon, feed_job_id, remote_sources
 from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish
-from feedsvc.scheduler import Daemon, feed_job_id, remote_sources
-from feedsvc.sources import (
+from feedsvc.remote.ingest import (
     SourceReport,
     SourcesReport,
     ingest_sources,
@@ -238,8 +238,8 @@ def test_an_entry_a_stale_plan_took_for_unchanged_is_fingerprinted_when_stored(
     from dataclasses import replace
 
     from feedsvc.dedup import fingerprint
-    from feedsvc.remote import assign_keys, parse_feed
-    from feedsvc.sources import apply_fetched, fetch_plans, item_hash, read_plans
+    from feedsvc.remote.ingest import apply_fetched, fetch_plans, item_hash, read_plans
+    from feedsvc.remote.parse import assign_keys, parse_feed
 
     url = site.serve("/wire.xml", body(doc("rss20.xml")))
     cfg = site.config(source(url, "wire"))
@@ -262,7 +262,7 @@ def test_fetch_results_go_to_the_callback_and_are_not_also_kept(site: Site) -> N
     """Without a callback the results come back in the plans' order; with one,
     each goes to it and none is held back (a run of many feeds would hold
     every parsed entry in memory until it ends)."""
-    from feedsvc.sources import fetch_plans, read_plans
+    from feedsvc.remote.ingest import fetch_plans, read_plans
 
     urls = [site.serve(f"/{name}.xml", body(doc(f"{name}.xml"))) for name in ("rss20", "atom10")]
     cfg = site.config(source(urls[0], "wire") + source(urls[1], "atom"))
@@ -833,7 +833,7 @@ def test_many_sources_are_parsed_in_worker_processes(site: Site) -> None:
 def test_prepared_entries_survive_the_trip_from_a_worker() -> None:
     from feedsvc.config import SourceConfig
     from feedsvc.dedup import band_keys
-    from feedsvc.sources import Prepared, prepare
+    from feedsvc.remote.ingest import Prepared, prepare
     from feedsvc.store import Encoded
 
     src = SourceConfig("x", "http://x.example/", ("News",))
@@ -929,7 +929,7 @@ def test_run_once_fetches_and_publishes(site: Site) -> None:
 def test_what_the_parsing_processes_inherit_is_frozen_for_the_run_only() -> None:
     """The collector leaves the objects that exist when the parsing processes
     are forked alone while they run, and takes them back afterwards."""
-    probe = ("import gc\nfrom feedsvc.sources import POOL_FROM, _Parsers\n"
+    probe = ("import gc\nfrom feedsvc.remote.ingest import POOL_FROM, _Parsers\n"
              "with _Parsers(POOL_FROM) as parsers:\n"
              "    print(parsers._pool is not None, gc.get_freeze_count() > 1000)\n"
              "print(gc.get_freeze_count())\n")

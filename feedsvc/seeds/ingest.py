@@ -14,14 +14,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from .config import Config, usable_cores
-from .deduper import Deduper, Lookups
-from .errors import InputError
-from .models import Decision, FileOutcome
-from .names import printable
+from ..config import Config, usable_cores
+from ..deduper import Deduper, Lookups
+from ..errors import InputError
+from ..models import Decision, FileOutcome
+from ..names import printable
+from ..store import BulkWriter, FileState, Store, open_store
+from .parse import ParseOptions, SeedFile, scan_seeds
 from .prepare import Prepared, prepared
-from .seeds import ParseOptions, SeedFile, scan_seeds
-from .store import BulkWriter, FileState, Store, open_store
 
 log = logging.getLogger(__name__)
 

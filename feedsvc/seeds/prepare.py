@@ -17,12 +17,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult
 
-from . import dedup
-from .errors import SeedError
-from .localread import read_regular_file
-from .models import Article
-from .seeds import ParseOptions, SeedFile, parse_seed
-from .store import Encoded
+from .. import dedup
+from ..errors import SeedError
+from ..localread import read_regular_file
+from ..models import Article
+from ..store import Encoded
+from .parse import ParseOptions, SeedFile, parse_seed
 
 #: Files handed to the worker at a time, and chunks kept in flight.
 CHUNK = 128

@@ -48,9 +48,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock, system_clock
-from .config import Config, FetchConfig, SourceConfig, usable_cores
-from .errors import FetchError, StoreError
+from ..clock import Clock, system_clock
+from ..config import Config, FetchConfig, SourceConfig, usable_cores
+from ..errors import FetchError, StoreError
+from ..models import Article, Decision
+from ..store import Encoded, KnownItem, SourceItem, SourceState, Store
+from ..urls import masked, without_credentials
 from .fetch import (
     Credentials,
     Fetcher,
@@ -61,8 +64,7 @@ from .fetch import (
     effective_interval,
     user_agent,
 )
-from .models import Article, Decision
-from .remote import (
+from .parse import (
     FeedMeta,
     RemoteItem,
     assign_keys,
@@ -70,12 +72,10 @@ from .remote import (
     canonical_url,
     parse_feed,
 )
-from .store import Encoded, KnownItem, SourceItem, SourceState, Store
-from .urls import masked, without_credentials
 
 if TYPE_CHECKING:
-    from . import dedup
-    from .deduper import Deduper
+    from .. import dedup
+    from ..deduper import Deduper
 
 # feedsvc.dedup (numpy) and the seeds pipeline are imported where entries are
 # parsed or stored: a pass of 304s needs neither, and numpy costs a tenth of a second.
@@ -143,7 +143,7 @@ class Prepared:
         (key, guid, link, title, authors, categories, published, updated, content, text,
          section, article_title, item_hash, norm_link, content_hash, authors_json, paragraphs,
          signature, band_keys) = v
-        from . import dedup
+        from .. import dedup
 
         item = RemoteItem(guid, link, title, authors, categories, published, updated, content,
                           text)
@@ -304,7 +304,7 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     not fingerprinted.  ``threshold`` is the near-duplicate threshold the LSH
     keys are cut for; ``content_type`` the one the server sent, if any.
     Raises :class:`FetchError` for a document that is refused or not a feed."""
-    from . import dedup
+    from .. import dedup
 
     parsed = parse_feed(data, url, content_type)
     notes = list(parsed.warnings)
@@ -545,7 +545,7 @@ class _Applier:
     @property
     def deduper(self) -> Deduper:
         if self._deduper is None:
-            from .deduper import Deduper
+            from ..deduper import Deduper
 
             self._deduper = Deduper(self.store, self.config.dedup.threshold)
         return self._deduper
@@ -612,7 +612,7 @@ class _Applier:
     def _fingerprint(self, prepared: Prepared, article: Article) -> dedup.Fingerprint:
         if prepared.fingerprint is not None and article is prepared.article:
             return prepared.fingerprint
-        from . import dedup
+        from .. import dedup
 
         return dedup.fingerprint(article)
 
@@ -682,7 +682,7 @@ class _Applier:
         near-duplicate tests, which only judge a body with enough text
         (:func:`dedup.enough_text`).  The store is asked only about links and
         hashes it holds (sets in memory): most entries are new."""
-        from . import dedup
+        from .. import dedup
 
         store = self.store
         if self.links is None:

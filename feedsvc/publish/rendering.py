@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from .config import Config, SiteConfig
+from ..config import Config, SiteConfig
+from ..models import Entry, Section, SectionPath, section_label
 from .feeds import atom_bytes, build_feed, rss_bytes
-from .models import Entry, Section, SectionPath, section_label
 from .pages import render_article, render_index
 
 ATOM_FILE = "atom.xml"

@@ -30,10 +30,10 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Self, TypeVar
 
-from .clock import Clock, system_clock
-from .config import Config, SiteConfig
-from .errors import DataFolderError, StoreError
-from .models import (
+from ..clock import Clock, system_clock
+from ..config import Config, SiteConfig
+from ..errors import DataFolderError, StoreError
+from ..models import (
     Article,
     Decision,
     Entry,
@@ -45,7 +45,7 @@ from .models import (
     VersionBody,
     section_label,
 )
-from .names import from_store_key, printable, store_key
+from ..names import from_store_key, printable, store_key
 from .slugs import mint_slug
 
 if TYPE_CHECKING:
@@ -323,7 +323,7 @@ class Encoded:
 
     @classmethod
     def of(cls, article: Article, signature: npt.NDArray[np.uint64]) -> Encoded:
-        from .dedup import signature_to_bytes
+        from ..dedup import signature_to_bytes
 
         return cls(encode_strings(article.authors), encode_strings(article.paragraphs),
                    signature_to_bytes(signature))
@@ -725,7 +725,7 @@ class Store:
         """Every version's id and signature, as (n,) and (n, K) arrays."""
         import numpy as np
 
-        from .dedup import K, signatures_from_bytes
+        from ..dedup import K, signatures_from_bytes
 
         count = self._conn.execute("SELECT max(id) FROM versions").fetchone()[0] or 0
         keys = np.empty(count, dtype=np.int64)

@@ -23,7 +23,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .config import SiteConfig
+from ..config import SiteConfig
+from ..models import Entry, Feed, Section, section_label
 from .feeds import (
     FeedUrls,
     byline,
@@ -33,7 +34,6 @@ from .feeds import (
     output_time,
     site_root,
 )
-from .models import Entry, Feed, Section, section_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class _IndexItem:
 @cache
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("feedsvc", "templates"),
+        loader=jinja2.PackageLoader("feedsvc.publish", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -15,7 +15,7 @@ Jobs (APScheduler 3, in a background scheduler, times in UTC):
   one or two publishes, not one per file.
 
 Every job has ``max_instances=1`` and ``coalesce=True`` (a late job runs once,
-not once per missed time); the seeds folder's watcher (:mod:`feedsvc.watch`)
+not once per missed time); the seeds folder's watcher (:mod:`feedsvc.daemon.watch`)
 runs an early scan in its own thread under the same per-source lock, so no
 source ever overlaps itself.  Inside the process one job writes at a time;
 between processes the writer lock (:mod:`feedsvc.lock`) is taken per job, so
@@ -59,9 +59,21 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .clock import Clock, system_clock
-from .config import Config, SourceConfig
-from .errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError, InputError, LockError
+from ..clock import Clock, system_clock
+from ..config import Config, SourceConfig
+from ..errors import (
+    EXIT_INTERNAL,
+    EXIT_SKIPPED,
+    ConfigError,
+    FeedsvcError,
+    InputError,
+    LockError,
+)
+from ..publish.publisher import publish
+from ..remote.ingest import SourcesReport, apply_fetched, fetch_sources, ingest_sources
+from ..seeds.ingest import ingest_seeds, open_store
+from ..store import Store
+from ..store.lock import open_lock_file, write_pid, writer_lock
 from .heartbeat import (
     RUNNING,
     STOPPED,
@@ -72,11 +84,6 @@ from .heartbeat import (
     remove_stale_temps,
     write_heartbeat,
 )
-from .lock import open_lock_file, write_pid, writer_lock
-from .pipeline import ingest_seeds, open_store
-from .publish import publish
-from .sources import SourcesReport, apply_fetched, fetch_sources, ingest_sources
-from .store import Store
 from .watch import SeedWatcher
 
 log = logging.getLogger(__name__)

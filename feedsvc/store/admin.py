@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EntryError
-from .models import EntryInfo, SectionPath, section_label
-from .store import Store
+from ..errors import EntryError
+from ..models import EntryInfo, SectionPath, section_label
+from .sqlite import Store
 
 #: Entries ``feedsvc entries`` lists unless told otherwise.
 DEFAULT_LIMIT = 50

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import TEMP_NAME, write_if_changed
-from .errors import FeedsvcError
+from ..atomic import TEMP_NAME, write_if_changed
+from ..errors import FeedsvcError
 
 HEARTBEAT_FILE = "feedsvc-daemon.json"
 

@@ -102,11 +102,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .config import SeedsConfig
-from .errors import ConfigError, InputError, SeedError
-from .models import Article, SectionPath
-from .names import printable
-from .xmltext import describe, first_unpublishable, utf8_suspect
+from ..config import SeedsConfig
+from ..errors import ConfigError, InputError, SeedError
+from ..models import Article, SectionPath
+from ..names import printable
+from ..xmltext import describe, first_unpublishable, utf8_suspect
 
 __all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
 

@@ -1,4 +1,4 @@
-"""The ``feedsvc`` command: a thin layer over :mod:`feedsvc.pipeline`.
+"""The ``feedsvc`` command: a thin layer over :mod:`feedsvc.seeds.ingest`.
 
 Every :class:`~feedsvc.errors.FeedsvcError` becomes one line on stderr and
 the documented exit code; only a bug in feedsvc itself shows a traceback.
@@ -20,24 +20,24 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__
-from .clock import system_clock
-from .config import Config, load_config
-from .errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
+from .. import __version__
+from ..clock import system_clock
+from ..config import Config, load_config
+from ..daemon.heartbeat import pid_alive, read_heartbeat, status_json
+from ..daemon.heartbeat import render as render_heartbeat
+from ..errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
+from ..store import open_store
+from ..store.lock import writer_lock
 from .failures import failures_json, render_failures, source_failures
-from .heartbeat import pid_alive, read_heartbeat, status_json
-from .heartbeat import render as render_heartbeat
-from .lock import writer_lock
-from .store import open_store
 
 if TYPE_CHECKING:
-    from .pipeline import IngestReport
-    from .publish import PublishReport
-    from .sources import SourcesReport
-    from .store import Store
+    from ..publish.publisher import PublishReport
+    from ..remote.ingest import SourcesReport
+    from ..seeds.ingest import IngestReport
+    from ..store import Store
 
 # Each command imports what it needs when it runs: the seeds pipeline, the
-# publisher, and feedsvc.sources (HTTP client, feed parsers; a third of a
+# publisher, and feedsvc.remote.ingest (HTTP client, feed parsers; a third of a
 # second by itself).  A cron job or a status query should not pay for all of them.
 
 EXIT_OK = 0
@@ -156,13 +156,13 @@ def _run_ingest(cfg: Config, quiet: int, only: str | None = None
     seeds = feeds = None
     with open_store(cfg) as store:
         if only in (None, "seeds"):
-            from .pipeline import ingest_seeds
+            from ..seeds.ingest import ingest_seeds
 
             with _progress("ingest", quiet == 0) as progress:
                 seeds = ingest_seeds(store, cfg, progress=progress)
             log.info(_summary(seeds))
         if only in (None, "feeds") and cfg.sources:
-            from .sources import ingest_sources
+            from ..remote.ingest import ingest_sources
 
             with _progress("feeds", quiet == 0) as progress:
                 feeds = ingest_sources(store, cfg, progress=progress)
@@ -235,7 +235,7 @@ def publish_cmd(config_path: Path | None, verbose: int, quiet: int, seeds: Path 
         cfg = _config(config_path, seeds=seeds, db=db, out=out)
         with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)):
             report, feeds = _run_ingest(cfg, quiet, only)
-            from .publish import publish
+            from ..publish.publisher import publish
 
             with open_store(cfg) as store, _progress("publish", quiet == 0) as progress:
                 result = publish(store, cfg, progress=progress)
@@ -273,7 +273,7 @@ def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
     """
     _setup_logging(verbose, quiet)
     # Imported here: the scheduler's libraries are not needed by other commands.
-    from .scheduler import Daemon, use_log_format
+    from ..daemon.scheduler import Daemon, use_log_format
 
     use_log_format(log_format)
     with _errors():
@@ -324,7 +324,7 @@ def sources(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
     ctx.obj = (config_path, db)
     if ctx.invoked_subcommand is not None:
         return
-    from .sources import read_store, render_sources, source_lines, sources_json
+    from ..remote.ingest import read_store, render_sources, source_lines, sources_json
 
     with _errors():
         cfg = _config(config_path, db=db)
@@ -386,7 +386,7 @@ def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
     ctx.obj = (config_path, db)
     if ctx.invoked_subcommand is not None:
         return
-    from .entries import entry_json, list_entries, render_entries
+    from ..store.admin import entry_json, list_entries, render_entries
 
     with _errors():
         cfg = _config(config_path, db=db)
@@ -410,7 +410,7 @@ def _visibility_command(name: str, hide: bool, doc: str) -> None:
     @click.pass_context
     def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
                 quiet: int, db: Path | None, wait: float | None) -> None:
-        from .entries import hide_entry, unhide_entry
+        from ..store.admin import hide_entry, unhide_entry
 
         _setup_logging(verbose, quiet)
         with _errors():

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .store import SourceState
+from ..store import SourceState
 
 #: Characters that could end a line or drive a terminal (C0, DEL, C1, the
 #: Unicode line and paragraph separators): an error text quotes servers.

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import DataFolderError, LockError
+from ..errors import DataFolderError, LockError
 
 LOCK_NAME = "feedsvc.lock"
 

@@ -38,10 +38,10 @@ import lxml.html  # type: ignore[import-untyped]
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from . import __version__
-from .config import SiteConfig
-from .models import Entry, Feed, FeedItem, Origin, Section, SectionPath, section_label
-from .urls import is_web_url, without_credentials
+from .. import __version__
+from ..config import SiteConfig
+from ..models import Entry, Feed, FeedItem, Origin, Section, SectionPath, section_label
+from ..urls import is_web_url, without_credentials
 
 GENERATOR = "feedsvc"
 RSS_DOCS = "https://www.rssboard.org/rss-specification"

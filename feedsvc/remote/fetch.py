@@ -3,7 +3,7 @@
 :class:`Fetcher` turns :class:`Request` values (a URL and the validators
 stored for it) into :class:`Response` values; it never raises for anything a
 server or the network can do: every fault becomes a response with an
-``error``.  Bytes only: parsing is :mod:`feedsvc.remote`'s job.
+``error``.  Bytes only: parsing is :mod:`feedsvc.remote.parse`'s job.
 
 * libcurl (pycurl) moves the bytes, each fetching thread with its own handle
   and kept connections; a connect timeout, a read timeout (nothing received
@@ -47,10 +47,10 @@ from urllib.request import url2pathname
 import certifi
 import pycurl
 
-from . import __version__
-from .config import FetchConfig
-from .localread import read_regular_file
-from .urls import origin, split_credentials, without_credentials
+from .. import __version__
+from ..config import FetchConfig
+from ..localread import read_regular_file
+from ..urls import origin, split_credentials, without_credentials
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

@@ -47,9 +47,9 @@ import defusedxml.ElementTree  # type: ignore[import-untyped]
 import nh3
 from lxml import etree  # type: ignore[import-untyped]
 
-from .errors import FetchError
-from .urls import web_url
-from .xmltext import drop_unpublishable, first_unpublishable
+from ..errors import FetchError
+from ..urls import web_url
+from ..xmltext import drop_unpublishable, first_unpublishable
 
 # ----------------------------------------------------------------------------- results
 

@@ -36,10 +36,10 @@ whose entries are all gone loses its three files and, if nothing else is in
 it, its folder.  Files that feedsvc did not write are never removed: only
 our file names are considered, and only if they carry feedsvc's generator
 mark.  Article pages are removed only when their entry is hidden
-(:mod:`feedsvc.entries`): other URLs were published and stay valid.
+(:mod:`feedsvc.store.admin`): other URLs were published and stay valid.
 
 An entry that cannot be rendered is left out of the files it would be in,
-and everything else is published (:mod:`feedsvc.rendering`); the report
+and everything else is published (:mod:`feedsvc.publish.rendering`); the report
 lists it (:attr:`PublishReport.skipped`), and the files it is missing from
 are rendered again by every publish until it is fixed or hidden.
 """
@@ -63,13 +63,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .atomic import TEMP_NAME, write_if_changed
-from .config import Config, SiteConfig
-from .errors import FeedsvcError, PublishError, StoreError
-from .models import Entry, Section, SectionPath
-from .rendering import ATOM_FILE, INDEX_FILE, RSS_FILE, Skipped, render_page, render_section
-from .store import Store
+from .. import __version__
+from ..atomic import TEMP_NAME, write_if_changed
+from ..config import Config, SiteConfig
+from ..errors import FeedsvcError, PublishError, StoreError
+from ..models import Entry, Section, SectionPath
+from ..store import Store
+from .rendering import (
+    ATOM_FILE,
+    INDEX_FILE,
+    RSS_FILE,
+    Skipped,
+    render_page,
+    render_section,
+)
 
 SECTION_FILES = (ATOM_FILE, RSS_FILE, INDEX_FILE)
 ARTICLES = "articles"
@@ -267,7 +274,7 @@ def render_fingerprint(site: SiteConfig) -> str:
     site settings, templates or rendering code (its source, so that an upgrade
     re-renders even without a new version number)."""
     digest = hashlib.sha256(f"feedsvc {__version__}\n{site!r}\n".encode())
-    package = resources.files("feedsvc")
+    package = resources.files("feedsvc.publish")
     templates = sorted((package / "templates").iterdir(), key=lambda t: t.name)
     sources = [package / "feeds.py", package / "pages.py", package / "rendering.py"]
     for item in [*sources, *templates]:
