@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import Config
+    from .configtypes import Config
 
 #: The command-line option that replaces each path, by its key in the file.
 OPTIONS = {"seeds.folder": "--seeds", "store.path": "--db", "publish.folder": "--out"}
