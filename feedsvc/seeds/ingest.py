@@ -20,8 +20,9 @@ from ..errors import InputError
 from ..models import Decision, FileOutcome
 from ..names import printable
 from ..store import BulkWriter, FileState, Store, open_store
-from .parse import ParseOptions, SeedFile, scan_seeds
+from .parse import ParseOptions
 from .prepare import Prepared, prepared
+from .scan import SeedFile, scan_seeds
 
 log = logging.getLogger(__name__)
 
