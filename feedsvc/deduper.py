@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import dedup
+from . import dedup, lsh
 from .models import Article, VersionBody
 
 
@@ -45,18 +45,18 @@ class Deduper:
     def __init__(self, store: DedupStore, threshold: float) -> None:
         self.store = store
         self.threshold = threshold
-        self._index: dedup.LshIndex | None = None
+        self._index: lsh.LshIndex | None = None
 
     @property
-    def index(self) -> dedup.LshIndex:
+    def index(self) -> lsh.LshIndex:
         if self._index is None:
             keys, sigs = self.store.load_signatures()
-            self._index = dedup.LshIndex.from_arrays(keys, sigs, self.threshold)
+            self._index = lsh.LshIndex.from_arrays(keys, sigs, self.threshold)
         return self._index
 
     def band_keys(self, fps: Sequence[dedup.Fingerprint | None]) -> list[list[int] | None]:
         """LSH keys of many fingerprints in one vectorised step (None: no body)."""
-        return dedup.fingerprint_band_keys(fps, self.threshold)
+        return lsh.fingerprint_band_keys(fps, self.threshold)
 
     def decide(self, article: Article, fp: dedup.Fingerprint, keys: list[int] | None, *,
                via: Lookups | None = None) -> dedup.Match:

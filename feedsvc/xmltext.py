@@ -14,7 +14,7 @@ So text may hold tab, LF, CR and every Unicode scalar value that is neither a
 control character nor a noncharacter; anything else is *unpublishable*.
 
 Where text enters, it is checked once: a seed file holding such a character
-is rejected as not text (:mod:`feedsvc.seeds.parse`, as for any control character:
+is rejected as not text (:mod:`feedsvc.seeds.decode`, as for any control character:
 the file can be fixed and sent again), and remote documents have them
 dropped (:mod:`feedsvc.remote.parse`: someone else's feed cannot be fixed, and
 readers drop them too).

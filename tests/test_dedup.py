@@ -18,10 +18,7 @@ from feedsvc.dedup import (
     EMPTY,
     Candidate,
     K,
-    LshIndex,
     Match,
-    band_keys,
-    bands_for,
     content_hash,
     decide,
     estimate,
@@ -33,6 +30,7 @@ from feedsvc.dedup import (
     similarity,
     verify,
 )
+from feedsvc.lsh import LshIndex, band_keys, bands_for
 from feedsvc.models import Article, Decision, Entry, VersionBody
 from feedsvc.store import Store
 

@@ -11,7 +11,8 @@ from conftest import seed_text
 
 from feedsvc.config import SeedsConfig
 from feedsvc.seeds import prepare as prep
-from feedsvc.seeds.parse import ParseOptions, scan_seeds
+from feedsvc.seeds.parse import ParseOptions
+from feedsvc.seeds.scan import scan_seeds
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from feedsvc.atomic import TEMP_NAME
 from feedsvc.config import Config, PublishConfig, SiteConfig, StoreConfig
 from feedsvc.errors import PublishError
 from feedsvc.models import Article, Entry, Section, SectionPath
-from feedsvc.publish.publisher import STATE_FILE, OutputFolder, PublishReport, publish
+from feedsvc.publish.output import STATE_FILE, OutputFolder
+from feedsvc.publish.publisher import PublishReport, publish
 from feedsvc.store import Store
 
 SITE = SiteConfig(title="Test Times", base_url="http://localhost:8000/", author="Test Desk")

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from feedsvc.config import SeedsConfig
 from feedsvc.errors import InputError, SeedError
 from feedsvc.models import Article
-from feedsvc.seeds.parse import ParseOptions, SeedFile, decode_seed, parse_seed, scan_seeds
+from feedsvc.seeds.decode import decode_seed
+from feedsvc.seeds.parse import ParseOptions, parse_seed
+from feedsvc.seeds.scan import SeedFile, scan_seeds
 
 GOLDEN = Path(__file__).parent / "golden" / "seeds"
 DEFAULT = ParseOptions.from_config(SeedsConfig())

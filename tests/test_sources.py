@@ -832,7 +832,7 @@ def test_many_sources_are_parsed_in_worker_processes(site: Site) -> None:
 
 def test_prepared_entries_survive_the_trip_from_a_worker() -> None:
     from feedsvc.config import SourceConfig
-    from feedsvc.dedup import band_keys
+    from feedsvc.lsh import band_keys
     from feedsvc.remote.ingest import Prepared, prepare
     from feedsvc.store import Encoded
 

@@ -304,7 +304,7 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     not fingerprinted.  ``threshold`` is the near-duplicate threshold the LSH
     keys are cut for; ``content_type`` the one the server sent, if any.
     Raises :class:`FetchError` for a document that is refused or not a feed."""
-    from .. import dedup
+    from .. import dedup, lsh
 
     parsed = parse_feed(data, url, content_type)
     notes = list(parsed.warnings)
@@ -327,7 +327,7 @@ def prepare(source: SourceConfig, data: bytes, url: str, known: Mapping[str, byt
     # Only what is new or changed is fingerprinted, all of it in one step.
     changed = [row[2] for row in kept if known.get(row[0]) != row[3]]
     fps = dedup.fingerprints(changed)
-    fresh = zip(fps, dedup.fingerprint_band_keys(fps, threshold), strict=True)
+    fresh = zip(fps, lsh.fingerprint_band_keys(fps, threshold), strict=True)
     out = []
     for key, item, article, h, link in kept:
         if known.get(key) == h:

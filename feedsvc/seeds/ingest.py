@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..config import Config, usable_cores
-from ..deduper import Deduper, Lookups
+from ..deduper import Deduper
 from ..errors import InputError
 from ..models import Decision, FileOutcome
 from ..names import printable
 from ..store import BulkWriter, FileState, Store, open_store
-from .parse import ParseOptions, SeedFile, scan_seeds
+from .parse import ParseOptions
 from .prepare import Prepared, prepared
+from .scan import SeedFile, scan_seeds
 
 log = logging.getLogger(__name__)
 
@@ -153,4 +154,4 @@ def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
         yield chunk
 
 
-__all__ = ["Deduper", "IngestReport", "Lookups", "ingest_seeds", "open_store"]
+__all__ = ["IngestReport", "ingest_seeds", "open_store"]

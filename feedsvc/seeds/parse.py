@@ -1,4 +1,5 @@
-"""Seed files: bytes → :class:`~feedsvc.models.Article`, and the folder scan.
+"""Seed files: bytes → :class:`~feedsvc.models.Article` (pure: the folder scan is
+:mod:`feedsvc.seeds.scan`).
 
 A seed file is plain text scraped from a news page::
 
@@ -15,18 +16,8 @@ A seed file is plain text scraped from a news page::
     Coronavirus banner                  page furniture (configured patterns), dropped
 
 Decoding
-    UTF-8 (a BOM is stripped); UTF-16 when the file starts with a UTF-16 BOM;
-    otherwise Windows-1252 when the bytes are clean Windows-1252 text.  A file
-    that is not valid UTF-8 but holds valid multi-byte UTF-8 sequences is
-    damaged UTF-8 (Windows-1252 would turn its quotes into "â€œ") and is
-    rejected.  NUL and other control characters (C0 except tab and newline, DEL,
-    C1) and Unicode noncharacters (U+FFFE, U+FFFF …) mean the file is not text
-    (no feed could carry them: see :mod:`feedsvc.xmltext`).  CRLF and CR become
-    LF; U+FEFF is removed wherever it stands.  U+FFFD rejects the file: it
-    marks text that an earlier lossy conversion already damaged; dropping it
-    would publish words with letters silently missing, while rejecting names
-    the file so that its source can be fixed (a corrected file then arrives as
-    a revision).
+    :func:`~feedsvc.seeds.decode.decode_seed`: UTF-8, UTF-16 with a BOM or clean
+    Windows-1252; bytes that are not clean text reject the file.
 
 Blocks
     Blank lines (nothing but Unicode white space, no-break spaces and
@@ -91,24 +82,18 @@ dump (a page's scripts, base64, a log) written as one line does.
 
 from __future__ import annotations
 
-import fnmatch
-import gc
 import os
 import re
-import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from ..config import SeedsConfig
-from ..errors import ConfigError, InputError, SeedError
+from ..errors import ConfigError, SeedError
 from ..models import Article, SectionPath
-from ..names import printable
-from ..xmltext import describe, first_unpublishable, utf8_suspect
+from .decode import decode_seed
 
-__all__ = ["ParseOptions", "SeedFile", "decode_seed", "parse_seed", "scan_seeds"]
+__all__ = ["ParseOptions", "parse_seed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,103 +120,6 @@ class ParseOptions:
             max_bytes=cfg.max_bytes,
             max_paragraph_chars=cfg.max_paragraph_chars,
         )
-
-
-# --------------------------------------------------------------------------- decoding
-
-_UTF8_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-# C0 controls except tab, LF and CR, and DEL; checked on the bytes (a regular
-# expression over the decoded text costs ten times as much).
-_C0_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
-_NOT_C0_BYTES = bytes(b for b in range(256) if b not in _C0_BYTES)
-# A valid UTF-8 sequence of three or four bytes.  Clean Windows-1252 text never
-# holds one in practice (it would read as a lower-case accented letter followed
-# by two symbols, e.g. "â€œ"), while damaged UTF-8 nearly always does: its
-# curly quotes and dashes are E2 80 xx.  Two-byte sequences are left out on
-# purpose: "CAFÉ" + right single quote is C9 92, valid UTF-8.
-_UTF8_LONG = re.compile(
-    rb"\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
-    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
-)
-
-
-def decode_seed(data: bytes, *, name: str) -> str:
-    """Seed bytes → clean text: LF line ends, no BOM, no U+FEFF, no controls,
-    no noncharacters.
-
-    Raises :class:`SeedError` (``where=name``) when the bytes are not text.
-    """
-    if data.startswith(_UTF8_BOM):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = _decode_other(data, name)
-    else:
-        _refuse_control(_utf8_control(data), name)
-        if utf8_suspect(data):  # controls are refused: noncharacters are left
-            _refuse_unpublishable(text, name)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "\ufeff" in text:
-        text = text.replace("\ufeff", "")
-    if "\ufffd" in text:
-        raise SeedError("damaged text: contains U+FFFD replacement characters", where=name)
-    return text
-
-
-def _decode_other(data: bytes, name: str) -> str:
-    """Bytes that are not UTF-8: UTF-16 with a BOM, or clean Windows-1252."""
-    if data.startswith(_UTF16_BOMS):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            raise SeedError("not text: invalid UTF-16", where=name) from None
-        _refuse_unpublishable(text, name)
-        return text
-    _refuse_control(_c0_control(data), name)
-    if _UTF8_LONG.search(data):
-        raise SeedError("damaged text: UTF-8 mixed with other bytes", where=name)
-    try:
-        # Python's cp1252 refuses the five undefined bytes 0x81 0x8D 0x8F 0x90 0x9D,
-        # and decodes 0x80-0x9F to printable characters, so no C1 control can result.
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise SeedError("not text: neither UTF-8 nor Windows-1252", where=name) from None
-
-
-def _c0_control(data: bytes) -> int | None:
-    """The first C0 control byte (tab, LF, CR aside) or DEL in ``data``."""
-    found = data.translate(None, _NOT_C0_BYTES)
-    return found[0] if found else None
-
-
-def _utf8_control(data: bytes) -> int | None:
-    """The first control character of valid UTF-8 ``data``, C1 (C2 80 to C2 9F) included."""
-    found = _c0_control(data)
-    if found is not None:
-        return found
-    # In valid UTF-8 every C2 byte leads a two-byte sequence: look at its second byte.
-    i = data.find(b"\xc2")
-    while i >= 0:
-        if data[i + 1] < 0xA0:
-            return data[i + 1]
-        i = data.find(b"\xc2", i + 2)
-    return None
-
-
-def _refuse_control(code: int | None, name: str) -> None:
-    if code is not None:
-        what = "NUL bytes" if code == 0 else f"control character U+{code:04X}"
-        raise SeedError(f"not text: {what}", where=name)
-
-
-def _refuse_unpublishable(text: str, name: str) -> None:
-    bad = first_unpublishable(text)
-    if bad is not None:
-        what = "NUL bytes" if bad == "\x00" else describe(bad)
-        raise SeedError(f"not text: {what}", where=name)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -576,118 +464,3 @@ def _title_first(second: str, third: str | None) -> bool:
     if _credit_strength(second) == _STRONG:
         return not _is_attribution(third)
     return False
-
-
-# --------------------------------------------------------------------------- folder scan
-
-
-@dataclass(frozen=True, slots=True)
-class SeedFile:
-    """One seed file found by :func:`scan_seeds`."""
-
-    root: Path  # the seeds folder, absolute
-    relpath: str  # posix path relative to the seeds folder: the file's identity
-    size: int
-    mtime_ns: int
-    followed: bool = False  # reached through a symbolic link (to a file inside the folder)
-
-    @property
-    def path(self) -> Path:
-        """The file's absolute path, built only when the file is read: making a
-        Path per file costs as much as listing and stat-ing the folder."""
-        return self.root / self.relpath
-
-
-def scan_seeds(folder: Path, pattern: str) -> list[SeedFile]:
-    """Regular files below ``folder`` whose name matches ``pattern``, in file-name order.
-
-    Order: by base name, then by relative path.  Hidden (dot) folders and
-    files are skipped (editor and OS droppings), unless ``pattern`` itself
-    starts with a dot for files.  Symbolic links to files are followed only
-    when their target lies inside the folder.  Links to folders are not
-    followed: a target inside the folder is scanned under its own path anyway,
-    one outside is out of bounds, and not following them rules out loops.
-    """
-    with _collector_paused():
-        return _scan(folder, pattern)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a scan builds its objects.
-
-    A scan of 100,000 files allocates some 400,000 small objects that all stay
-    alive; the collections they trigger find nothing to free and cost a
-    quarter of the scan.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _name_matcher(pattern: str) -> Callable[[str], object]:
-    """``fnmatchcase`` for one pattern, with a fast path for the usual ``*.txt``."""
-    suffix = pattern[1:]
-    if pattern.startswith("*") and not any(c in suffix for c in "*?[\\"):
-        return lambda name: name.endswith(suffix)
-    return re.compile(fnmatch.translate(pattern)).match
-
-
-def _scan(folder: Path, pattern: str) -> list[SeedFile]:
-    root = folder.absolute()
-    try:
-        is_dir = stat.S_ISDIR(root.stat().st_mode)
-        real_root = os.path.realpath(root)
-    except FileNotFoundError:
-        raise InputError("seeds folder not found", where=folder) from None
-    except OSError as exc:
-        raise InputError(f"cannot read seeds folder: {exc.strerror}", where=folder) from None
-    if not is_dir:
-        raise InputError("seeds folder is not a folder", where=folder)
-    inside = real_root.rstrip(os.sep) + os.sep
-    match = _name_matcher(pattern)
-    dot_files = pattern.startswith(".")
-
-    found: list[tuple[str, str, int, int, bool]] = []
-    stack: list[tuple[Path, str]] = [(root, "")]
-    while stack:
-        directory, prefix = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except FileNotFoundError:
-            if not prefix:
-                raise InputError("seeds folder not found", where=folder) from None
-            continue  # removed while scanning
-        except OSError as exc:
-            # A folder's name, like a file's, may hold anything but "/" and NUL.
-            where = printable(str(directory)) if prefix else folder
-            raise InputError(f"cannot read folder: {exc.strerror}", where=where) from None
-        with entries:
-            for entry in entries:
-                name = entry.name
-                try:
-                    if entry.is_dir(follow_symlinks=False):
-                        if not name.startswith("."):
-                            stack.append((directory / name, f"{prefix}{name}/"))
-                        continue
-                    if (name.startswith(".") and not dot_files) or not match(name):
-                        continue
-                    link = entry.is_symlink()
-                    if link:
-                        if not os.path.realpath(entry.path).startswith(inside):
-                            continue
-                        st = entry.stat()
-                    elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                    else:
-                        continue
-                except OSError:
-                    continue  # vanished, dangling or looping link: not a seed file
-                if stat.S_ISREG(st.st_mode):
-                    found.append((name, prefix + name, st.st_size, st.st_mtime_ns, link))
-    found.sort()  # (name, relpath) is unique
-    return [SeedFile(root, rel, size, mtime, link) for _, rel, size, mtime, link in found]

@@ -22,7 +22,8 @@ from ..errors import SeedError
 from ..localread import read_regular_file
 from ..models import Article
 from ..store import Encoded
-from .parse import ParseOptions, SeedFile, parse_seed
+from .parse import ParseOptions, parse_seed
+from .scan import SeedFile
 
 #: Files handed to the worker at a time, and chunks kept in flight.
 CHUNK = 128
