@@ -64,14 +64,8 @@ from .fetch import (
     effective_interval,
     user_agent,
 )
-from .parse import (
-    FeedMeta,
-    RemoteItem,
-    assign_keys,
-    canonical_id,
-    canonical_url,
-    parse_feed,
-)
+from .links import canonical_id, canonical_url
+from .parse import FeedMeta, RemoteItem, assign_keys, parse_feed
 
 if TYPE_CHECKING:
     from .. import dedup

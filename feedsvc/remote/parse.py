@@ -39,7 +39,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 from xml.etree.ElementTree import ParseError
 
 import defusedxml  # type: ignore[import-untyped]
@@ -50,9 +49,9 @@ from lxml import etree  # type: ignore[import-untyped]
 from ..errors import FetchError
 from ..urls import web_url
 from ..xmltext import drop_unpublishable, first_unpublishable
+from .links import SCHEME, join_url, normalise_link, resolve_url
 
 # ----------------------------------------------------------------------------- results
-
 
 @dataclass(frozen=True, slots=True)
 class RemoteItem:
@@ -154,7 +153,6 @@ _BLOCK = re.compile(
     r"figcaption|dl|dt|dd|header|footer|aside|details|summary|hr))\b[^>]*>")
 _ATTR_VALUE = re.compile(r'="([^"]*)"')
 _URL_ATTRS = (" href", " src", " cite")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _WS = re.compile(r"\s+")
 
 
@@ -177,55 +175,17 @@ def paragraphs(markup: str) -> tuple[str, ...]:
     return tuple(t for t in (" ".join(p.split()) for p in text.split("\n")) if t)
 
 
-#: A path-absolute reference (``/story/12``) that ``urljoin`` would only put
-#: after the base's scheme and host: no dot segments, query, fragment,
-#: parameters, spaces or control characters for it to rework.
-_PLAIN_PATH = re.compile(r"/(?!/)[^\x00-\x20\x7f?#;]*")
-
-
-@functools.lru_cache(maxsize=256)
-def _origin(base: str) -> str | None:
-    """``scheme://host`` of an http(s) base URL, else None."""
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-def _join(base: str, value: str) -> str | None:
-    """``value`` resolved against ``base`` (None: an unparseable URL, kept as written).
-    A plain path-absolute link (most relative links in feeds) is the base's
-    origin and the path, as ``urljoin`` gives it, at a fraction of its cost."""
-    if _PLAIN_PATH.fullmatch(value) and "/." not in value:
-        origin = _origin(base)
-        if origin is not None:
-            return origin + value
-    return _urljoin(base, value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _urljoin(base: str, value: str) -> str | None:
-    # Cached: feeds repeat the same few relative links in every entry.
-    try:
-        return urljoin(base, value)
-    except ValueError:
-        return None
-
-
 def _absolute(base: str) -> Callable[[re.Match[str]], str]:
     def fix(m: re.Match[str]) -> str:
         value = m[1]
-        if _SCHEME.match(value):
+        if SCHEME.match(value):
             return m[0]
         text, at = m.string, m.start()
         # A URL attribute of a tag, not text that happens to read href="…".
         if not text.endswith(_URL_ATTRS, 0, at) or text.rfind("<", 0, at) < text.rfind(
                 ">", 0, at):
             return m[0]
-        joined = _join(base, html.unescape(value))
+        joined = join_url(base, html.unescape(value))
         return m[0] if joined is None else f'="{html.escape(joined)}"'
     return fix
 
@@ -263,7 +223,6 @@ def text_as_html(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------- dates
-
 
 # RFC 822 as nearly every RSS feed writes it; anything else goes to email.utils.
 _RFC822 = re.compile(r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
@@ -312,137 +271,6 @@ def parse_date(value: str | None) -> datetime | None:
 
 # ----------------------------------------------------------------------------- links
 
-
-#: Query parameters that only track the reader; never part of an article's identity.
-TRACKING = frozenset({
-    "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-    "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ref_url", "oly_enc_id", "oly_anon_id",
-    "vero_id", "wickedid", "spm", "cmpid", "soc_src", "soc_trk", "ncid", "sr_share",
-    "__twitter_impression", "at_medium", "at_campaign", "rss", "ito",
-})
-
-
-def _tracking(name: str) -> bool:
-    low = name.lower()
-    return low.startswith(("utm_", "pk_", "mtm_", "hsa_")) or low in TRACKING
-
-
-# An http(s) link whose parts need no decoding: host of letters, digits, dots
-# and hyphens, a path, a query of plain name=value pairs.  Read directly;
-# anything else goes through urllib (same result, several times the cost).
-_PLAIN_LINK = re.compile(r"https?://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s]*)?"
-                         r"(?:\?([A-Za-z0-9_.~=&-]*))?(?:#\S*)?")
-
-
-def _plain_link(url: str) -> str | None:
-    m = _PLAIN_LINK.fullmatch(url)
-    if m is None:
-        return None
-    host, port, path, query = m.groups()
-    host = host.lower().rstrip(".").removeprefix("www.")
-    if not host or (port is not None and int(port) > 65535):
-        return None
-    if port and int(port) not in (0, 80, 443):
-        host = f"{host}:{int(port)}"
-    pairs = []
-    for piece in (query or "").split("&"):
-        if piece:
-            name, _, value = piece.partition("=")
-            if "=" in value:
-                return None  # urlencode would escape it: leave that to urllib
-            if not _tracking(name):
-                pairs.append((name, value))
-    pairs.sort()
-    kept = "&".join(f"{k}={v}" for k, v in pairs)
-    return f"//{host}{path or '/'}" + (f"?{kept}" if kept else "")
-
-
-def normalise_link(url: str) -> str:
-    """A link reduced to what identifies the article: scheme, ``www.``,
-    default port, fragment and tracking parameters dropped; host lower case;
-    the remaining parameters sorted."""
-    url = url.strip()
-    plain = _plain_link(url)
-    return plain if plain is not None else _normalise_with_urllib(url)
-
-
-def _normalise_with_urllib(url: str) -> str:
-    """:func:`normalise_link` of any link, through urllib's parsing and quoting."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        port = parts.port
-    except ValueError:
-        return url
-    host = host.removeprefix("www.")
-    if port and port not in (80, 443):
-        host = f"{host}:{port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if not _tracking(k))
-    path = parts.path or "/"
-    return urlunsplit(("", host, path, urlencode(query), ""))
-
-
-def strip_tracking(url: str) -> str:
-    """``url`` without tracking parameters, otherwise exactly as given."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if not _tracking(k)]
-    if len(kept) == len(pairs):
-        return url
-    return urlunsplit(parts._replace(query=urlencode(kept)))
-
-
-# Ids in our output must be in the canonical form the W3C validator checks
-# (RFC 3986 normalisation); ids outside this conservative shape are not used.
-_PLAIN_ID = re.compile(r"[a-z][a-z0-9+.\-]*:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#]+")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def canonical_id(value: str | None) -> str | None:
-    """``value`` if it is an absolute URI already in canonical form (lower-case
-    scheme and host, no default port, a path, no dot segments, no escapes),
-    else None."""
-    if not value or not _PLAIN_ID.fullmatch(value):
-        return None
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.netloc:
-        if parts.netloc != parts.netloc.lower() or "@" in parts.netloc \
-                or parts.netloc.endswith(":") or not parts.path:
-            return None
-        if port is not None and port == _DEFAULT_PORTS.get(parts.scheme):
-            return None
-        if any(seg in (".", "..") for seg in parts.path.split("/")):
-            return None
-    return value
-
-
-def canonical_url(url: str) -> str:
-    """An http(s) URL in canonical form, for use as an id: scheme and host in
-    lower case, default port dropped, an empty path made ``/``, characters
-    that need it percent-encoded."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    safe = "-._~!$&'()*+,;=:@/"
-    path = quote(parts.path or "/", safe=safe)
-    query = quote(parts.query, safe=safe + "?")
-    return urlunsplit((scheme, netloc, path, query, ""))
-
-
 # ----------------------------------------------------------------------------- parsing
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -479,13 +307,6 @@ def _first(parent: etree._Element, *tags: str) -> etree._Element | None:
 def _base(el: etree._Element, fallback: str) -> str:
     base = el.base
     return base if isinstance(base, str) and base else fallback
-
-
-def _resolve(url: str, base: str) -> str:
-    url = url.strip()
-    if not url or _SCHEME.match(url):
-        return url
-    return _join(base, url) or url
 
 
 @dataclass(frozen=True, slots=True)
@@ -564,7 +385,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     guid = _text(guid_el) if guid_el is not None else item.get(_q(RDF, "about"))
     link = _text(_one(kids, tag["link"])).strip()
     if not link and guid_el is not None and guid_el.get("isPermaLink", "true") != "false":
-        link = _text(guid_el).strip() if _SCHEME.match(_text(guid_el).strip()) else ""
+        link = _text(guid_el).strip() if SCHEME.match(_text(guid_el).strip()) else ""
     if not link:
         alt = _one(kids, _q(ATOM, "link"))
         link = alt.get("href", "") if alt is not None else ""
@@ -578,7 +399,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     updated = _one(kids, _q(ATOM, "updated"), _q(DCTERMS, "modified"))
     return _Raw(
         guid=guid,
-        link=_resolve(link, item_base) or None,
+        link=resolve_url(link, item_base) or None,
         # Dublin Core: RSS 1.0 and 2.0 publishers title some items only so.
         title=html_to_text(_text(_one(kids, tag["title"], _q(DC, "title")))),
         authors=tuple(authors),
@@ -601,7 +422,7 @@ def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     meta = FeedMeta(
         kind="rss" + (root.get("version") or "2.0"),
         title=html_to_text(_text(_first(channel, "title", _q(DC, "title")))),
-        link=_resolve(link, base) or None,
+        link=resolve_url(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
         ttl=int(ttl_text) if ttl_text.isdigit() else None,
@@ -620,7 +441,7 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     meta = FeedMeta(
         kind="rss1.0" if ns == RSS1 else "rss0.90",
         title=html_to_text(_text(_first(channel, _q(ns, "title"), _q(DC, "title")))),
-        link=_resolve(link, base) or None,
+        link=resolve_url(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
         ttl=None,
@@ -633,7 +454,7 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
 
 def _rss090_item(item: etree._Element, base: str) -> _Raw:
     link = _text(item.find(_q(RSS090, "link"))).strip()
-    return _Raw(guid=None, link=_resolve(link, base) or None,
+    return _Raw(guid=None, link=resolve_url(link, base) or None,
                 title=html_to_text(_text(item.find(_q(RSS090, "title")))), authors=(),
                 categories=(), published=None, updated=None,
                 content=_text(item.find(_q(RSS090, "description"))), content_base=base)
@@ -692,8 +513,8 @@ def _atom_link(parent: etree._Element, ns: str, base: str) -> str | None:
             continue
         if rel == "alternate":
             if (link.get("type") or "text/html") in ("text/html", "application/xhtml+xml"):
-                return _resolve(href, _base(link, base))
-            fallback = fallback or _resolve(href, _base(link, base))
+                return resolve_url(href, _base(link, base))
+            fallback = fallback or resolve_url(href, _base(link, base))
     return fallback
 
 
@@ -849,7 +670,7 @@ def _slow(data: bytes, url: str, content_type: str | None
     meta = FeedMeta(
         kind=str(parsed.get("version") or "unknown"),
         title=html_to_text(title) if kind == "html" else " ".join(title.split()),
-        link=_resolve(str(feed.get("link", "")), url) or None,
+        link=resolve_url(str(feed.get("link", "")), url) or None,
         id=str(feed["id"]) if feed.get("id") and "atom" in str(parsed.get("version")) else None,
         updated=parse_date(str(dict.get(feed, "updated", ""))),
         ttl=int(ttl) if ttl.isdigit() else None,
@@ -865,7 +686,7 @@ def _slow(data: bytes, url: str, content_type: str | None
         names = [str(a.get("name", "")) for a in e.get("authors", []) if a.get("name")]
         raws.append(_Raw(
             guid=str(e["id"]) if e.get("id") else None,
-            link=_resolve(str(e.get("link", "")), base) or None,
+            link=resolve_url(str(e.get("link", "")), base) or None,
             title=html_to_text(tvalue) if tkind == "html" else " ".join(tvalue.split()),
             authors=tuple(names),
             categories=tuple(str(t.get("label") or t.get("term") or "")
@@ -918,7 +739,7 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> Parsed
 
 def _scheme_of(link: str) -> str:
     """The scheme of a link as a browser reads it (letters only: safe to log)."""
-    m = _SCHEME.match(re.sub(r"[\t\n\r]", "", link.strip()))
+    m = SCHEME.match(re.sub(r"[\t\n\r]", "", link.strip()))
     return m[0][:-1].lower()[:20] if m else "none"
 
 
@@ -964,7 +785,6 @@ def _publishable_meta(meta: FeedMeta) -> FeedMeta:
 
 
 # ----------------------------------------------------------------------------- identity
-
 
 @dataclass(frozen=True, slots=True)
 class Keyed:
@@ -1053,16 +873,12 @@ __all__ = [
     "ParsedFeed",
     "RemoteItem",
     "assign_keys",
-    "canonical_id",
-    "canonical_url",
     "content_key",
     "html_to_text",
     "iter_texts",
-    "normalise_link",
     "paragraphs",
     "parse_date",
     "parse_feed",
     "refuse_entity_tricks",
     "sanitize",
-    "strip_tracking",
 ]
