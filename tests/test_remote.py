@@ -13,16 +13,8 @@ from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
 from feedsvc.remote.links import canonical_id, canonical_url, normalise_link, strip_tracking
-from feedsvc.remote.parse import (
-    ParsedFeed,
-    RemoteItem,
-    assign_keys,
-    html_to_text,
-    paragraphs,
-    parse_date,
-    parse_feed,
-    sanitize,
-)
+from feedsvc.remote.parse import ParsedFeed, RemoteItem, assign_keys, parse_date, parse_feed
+from feedsvc.remote.sanitize import html_to_text, paragraphs, sanitize
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 
