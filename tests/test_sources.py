@@ -239,7 +239,8 @@ def test_an_entry_a_stale_plan_took_for_unchanged_is_fingerprinted_when_stored(
 
     from feedsvc.dedup import fingerprint
     from feedsvc.remote.ingest import apply_fetched, fetch_plans, item_hash, read_plans
-    from feedsvc.remote.parse import assign_keys, parse_feed
+    from feedsvc.remote.keys import assign_keys
+    from feedsvc.remote.parse import parse_feed
 
     url = site.serve("/wire.xml", body(doc("rss20.xml")))
     cfg = site.config(source(url, "wire"))

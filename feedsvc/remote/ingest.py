@@ -64,8 +64,9 @@ from .fetch import (
     effective_interval,
     user_agent,
 )
+from .keys import assign_keys
 from .links import canonical_id, canonical_url
-from .parse import FeedMeta, RemoteItem, assign_keys, parse_feed
+from .parse import FeedMeta, RemoteItem, parse_feed
 
 if TYPE_CHECKING:
     from .. import dedup

@@ -17,24 +17,16 @@ URL resolution switched off, which caps a fetch of 500 feeds at about
 therefore read with lxml directly (~50 µs per entry); everything else
 (malformed XML, HTML entities without a DTD, unknown dialects) goes to
 feedparser, whose ``bozo`` flag becomes a warning when it still finds entries.
-
-Identity (:func:`assign_keys`): an entry's guid/id; else its normalised link
-(:func:`normalise_link`: tracking parameters stripped); else a hash of title
-and content.  A feed that omits or reuses guids for most of its entries is
-identified by links (or hashes) as a whole, and the note says so.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped]
@@ -42,7 +34,8 @@ from lxml import etree  # type: ignore[import-untyped]
 from ..errors import FetchError
 from ..urls import web_url
 from ..xmltext import drop_unpublishable, first_unpublishable
-from .links import SCHEME, normalise_link, resolve_url
+from .dates import parse_date
+from .links import SCHEME, resolve_url
 from .sanitize import html_to_text, paragraphs, sanitize, text_as_html
 from .xmlsafety import DTD_MARK, PARSER, new_parser, read_external_entities, refuse_entity_tricks
 
@@ -82,55 +75,6 @@ class ParsedFeed:
     items: tuple[RemoteItem, ...]
     warnings: tuple[str, ...]  # recoverable problems (malformed XML that still gave entries …)
 
-
-# ----------------------------------------------------------------------------- dates
-
-# RFC 822 as nearly every RSS feed writes it; anything else goes to email.utils.
-_RFC822 = re.compile(r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
-                     r"Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
-_MONTHS = {name: n for n, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-
-
-def _rfc822(text: str) -> datetime | None:
-    """``parsedate_to_datetime`` for the common spelling, a tenth of its cost
-    (None: not that spelling; ValueError: not a real moment)."""
-    m = _RFC822.fullmatch(text)
-    if m is None:
-        return None
-    day, month, year, hour, minute, second, sign, zh, zm = m.groups()
-    offset = timedelta(hours=int(zh), minutes=int(zm))
-    zone = timezone(-offset if sign == "-" else offset)
-    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
-                    tzinfo=zone)
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """RFC 822 (RSS) or RFC 3339/W3CDTF (Atom, Dublin Core) → aware UTC; None
-    when absent or unreadable.  A date without a zone is read as UTC."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    moment: datetime | None = None
-    if text[:1].isdigit() and "-" in text[:8]:
-        iso = text.replace("Z", "+00:00").replace("z", "+00:00")
-        if len(iso) == 7:  # W3CDTF "YYYY-MM"
-            iso += "-01"
-        try:
-            moment = datetime.fromisoformat(iso)
-        except ValueError:
-            moment = None
-    if moment is None:
-        try:
-            moment = _rfc822(text) or parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-# ----------------------------------------------------------------------------- links
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -614,83 +558,6 @@ def _publishable_meta(meta: FeedMeta) -> FeedMeta:
                    id=None if meta.id is None else drop_unpublishable(meta.id))
 
 
-# ----------------------------------------------------------------------------- identity
-
-@dataclass(frozen=True, slots=True)
-class Keyed:
-    key: str  # "guid:…", "link:…" or "hash:…"
-    item: RemoteItem
-    #: The normalised link when it can identify the article: present, no other
-    #: entry of the feed has it, and not a bare front page.
-    norm_link: str | None = None
-
-
-def content_key(item: RemoteItem) -> str | None:
-    """Hash of title + content: the identity of last resort."""
-    if not item.title and not item.text:
-        return None
-    data = "\x00".join((item.title, *item.text)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _unique_share(values: Iterable[str | None]) -> tuple[int, Counter[str]]:
-    counts = Counter(v for v in values if v)
-    return sum(1 for n in counts.values() if n == 1), counts
-
-
-def assign_keys(items: Iterable[RemoteItem]) -> tuple[list[Keyed], str, list[str]]:
-    """Each item's identity within its source, the mode used for the feed as a
-    whole ("guid", "link" or "hash") and notes on what was skipped or why the
-    mode is not "guid".
-
-    A guid (or link) shared by several items identifies none of them; such
-    items, and those without one, fall back one by one.  The whole feed falls
-    back when guids identify no more than half of its items.
-    """
-    items = list(items)
-    total = len(items)
-    notes: list[str] = []
-    good_guids, guid_counts = _unique_share(i.guid for i in items)
-    links = [normalise_link(i.link) if i.link else None for i in items]
-    good_links, link_counts = _unique_share(links)
-    mode = "guid"
-    if total and good_guids * 2 <= total:
-        mode = "link" if good_links * 2 > total else "hash"
-        missing = sum(1 for i in items if not i.guid)
-        reused = total - missing - good_guids
-        notes.append(f"guids missing for {missing} and reused by {reused} of {total} entries: "
-                     f"entries are identified by their {'links' if mode == 'link' else 'text'}")
-    out: list[Keyed] = []
-    seen: set[str] = set()
-    skipped = 0
-    for item, link in zip(items, links, strict=True):
-        key = None
-        if mode == "guid" and item.guid and guid_counts[item.guid] == 1:
-            key = f"guid:{item.guid}"
-        elif mode != "hash" and link and link_counts[link] == 1:
-            key = f"link:{link}"
-        else:
-            digest = content_key(item)
-            key = f"hash:{digest}" if digest else None
-        if key is None or key in seen:
-            skipped += 1
-            continue
-        seen.add(key)
-        usable = link if link and link_counts[link] == 1 and _names_an_article(link) else None
-        out.append(Keyed(key, item, usable))
-    if skipped:
-        notes.append(f"{skipped} entr{'y' if skipped == 1 else 'ies'} skipped: "
-                     "nothing to identify them by, or a repeat of an earlier one")
-    return out, mode, notes
-
-
-def _names_an_article(norm: str) -> bool:
-    """A normalised link with a path: not a site's front page."""
-    _, _, rest = norm.partition("//")
-    host, _, path = rest.partition("/")
-    return bool(host) and bool(path.strip("/"))
-
-
 def iter_texts(item: RemoteItem) -> Iterator[str]:
     """Title and categories: what include/exclude rules are matched against."""
     yield item.title
@@ -699,12 +566,8 @@ def iter_texts(item: RemoteItem) -> Iterator[str]:
 
 __all__ = [
     "FeedMeta",
-    "Keyed",
     "ParsedFeed",
     "RemoteItem",
-    "assign_keys",
-    "content_key",
     "iter_texts",
-    "parse_date",
     "parse_feed",
 ]
