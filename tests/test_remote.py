@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
 from feedsvc.remote.dates import parse_date
+from feedsvc.remote.items import ParsedFeed, RemoteItem
 from feedsvc.remote.keys import assign_keys
 from feedsvc.remote.links import canonical_id, canonical_url, normalise_link, strip_tracking
-from feedsvc.remote.parse import ParsedFeed, RemoteItem, parse_feed
+from feedsvc.remote.parse import parse_feed
 from feedsvc.remote.sanitize import html_to_text, paragraphs, sanitize
 
 FEEDS = Path(__file__).resolve().parent / "feeds"

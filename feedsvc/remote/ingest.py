@@ -64,9 +64,10 @@ from .fetch import (
     effective_interval,
     user_agent,
 )
+from .items import FeedMeta, RemoteItem
 from .keys import assign_keys
 from .links import canonical_id, canonical_url
-from .parse import FeedMeta, RemoteItem, parse_feed
+from .parse import parse_feed
 
 if TYPE_CHECKING:
     from .. import dedup

@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .items import RemoteItem
 from .links import normalise_link
-from .parse import RemoteItem
 
 
 @dataclass(frozen=True, slots=True)

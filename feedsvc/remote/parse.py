@@ -16,7 +16,8 @@ URL resolution switched off, which caps a fetch of 500 feeds at about
 15 feeds/s on two cores.  Well-formed documents of the five known shapes are
 therefore read with lxml directly (~50 µs per entry); everything else
 (malformed XML, HTML entities without a DTD, unknown dialects) goes to
-feedparser, whose ``bozo`` flag becomes a warning when it still finds entries.
+feedparser (:mod:`.fallback`), whose ``bozo`` flag becomes a warning when it
+still finds entries.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 
 from lxml import etree  # type: ignore[import-untyped]
 
@@ -35,46 +34,11 @@ from ..errors import FetchError
 from ..urls import web_url
 from ..xmltext import drop_unpublishable, first_unpublishable
 from .dates import parse_date
+from .fallback import read_with_feedparser
+from .items import FeedMeta, ParsedFeed, RawEntry, RemoteItem
 from .links import SCHEME, resolve_url
 from .sanitize import html_to_text, paragraphs, sanitize, text_as_html
 from .xmlsafety import DTD_MARK, PARSER, new_parser, read_external_entities, refuse_entity_tricks
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteItem:
-    """One entry of a feed, every field final."""
-
-    guid: str | None  # the entry's own id (Atom id, RSS guid, RSS 1.0 rdf:about)
-    link: str | None  # absolute
-    title: str  # plain text ("" when the feed gave none)
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    published: datetime | None
-    updated: datetime | None
-    content_html: str  # sanitized, URLs absolute ("" when the feed gave none)
-    text: tuple[str, ...]  # the content as plain-text paragraphs
-
-
-@dataclass(frozen=True, slots=True)
-class FeedMeta:
-    """What a feed says about itself."""
-
-    kind: str  # "rss2.0", "rss1.0", "atom1.0", "atom0.3", or feedparser's version name
-    title: str
-    link: str | None  # the human page
-    id: str | None  # Atom feeds' own id
-    updated: datetime | None
-    ttl: int | None  # RSS <ttl>, minutes
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    meta: FeedMeta
-    items: tuple[RemoteItem, ...]
-    warnings: tuple[str, ...]  # recoverable problems (malformed XML that still gave entries …)
-
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -114,22 +78,7 @@ def _base(el: etree._Element, fallback: str) -> str:
     return base if isinstance(base, str) and base else fallback
 
 
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """An entry as read, before sanitizing."""
-
-    guid: str | None
-    link: str | None
-    title: str
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    published: str | None
-    updated: str | None
-    content: str  # HTML
-    content_base: str
-
-
-def _finish(raw: _Raw, link: str | None) -> RemoteItem:
+def _finish(raw: RawEntry, link: str | None) -> RemoteItem:
     content = sanitize(raw.content, raw.content_base)
     text = paragraphs(content) if content else ()
     return RemoteItem(
@@ -182,7 +131,7 @@ _RSS2_TAGS = {name: name for name in ("guid", "link", "description", "author", "
 _RSS1_TAGS = {name: _q(RSS1, name) for name in _RSS2_TAGS}
 
 
-def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
+def _rss_item(item: etree._Element, base: str, rss1: bool) -> RawEntry:
     tag = _RSS1_TAGS if rss1 else _RSS2_TAGS
     kids = _children(item)
     item_base = _base(item, base)
@@ -202,7 +151,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     categories = _texts(kids, tag["category"]) + _texts(kids, _q(DC, "subject"))
     published = _one(kids, tag["pubDate"], _q(DC, "date"))
     updated = _one(kids, _q(ATOM, "updated"), _q(DCTERMS, "modified"))
-    return _Raw(
+    return RawEntry(
         guid=guid,
         link=resolve_url(link, item_base) or None,
         # Dublin Core: RSS 1.0 and 2.0 publishers title some items only so.
@@ -216,7 +165,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     )
 
 
-def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     channel = root.find("channel")
     if channel is None:
         raise _Unknown
@@ -235,7 +184,7 @@ def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     return meta, [_rss_item(item, base, False) for item in channel.iterfind("item")]
 
 
-def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     ns = RSS1 if root.find(_q(RSS1, "channel")) is not None else RSS090
     channel = root.find(_q(ns, "channel"))
     if channel is None:
@@ -257,12 +206,12 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     return meta, [_rss090_item(item, base) for item in items]
 
 
-def _rss090_item(item: etree._Element, base: str) -> _Raw:
+def _rss090_item(item: etree._Element, base: str) -> RawEntry:
     link = _text(item.find(_q(RSS090, "link"))).strip()
-    return _Raw(guid=None, link=resolve_url(link, base) or None,
-                title=html_to_text(_text(item.find(_q(RSS090, "title")))), authors=(),
-                categories=(), published=None, updated=None,
-                content=_text(item.find(_q(RSS090, "description"))), content_base=base)
+    return RawEntry(guid=None, link=resolve_url(link, base) or None,
+                    title=html_to_text(_text(item.find(_q(RSS090, "title")))), authors=(),
+                    categories=(), published=None, updated=None,
+                    content=_text(item.find(_q(RSS090, "description"))), content_base=base)
 
 
 # -- Atom 1.0 and 0.3
@@ -333,7 +282,7 @@ def _atom_authors(parent: etree._Element, ns: str) -> tuple[str, ...]:
 
 
 def _atom_entry(entry: etree._Element, ns: str, base: str,
-                feed_authors: tuple[str, ...]) -> _Raw:
+                feed_authors: tuple[str, ...]) -> RawEntry:
     entry_base = _base(entry, base)
     content_el = entry.find(_q(ns, "content"))
     if content_el is not None and content_el.get("src"):
@@ -351,7 +300,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str,
     categories = [c.get("label") or c.get("term") or "" for c in
                   entry.iterfind(_q(ns, "category"))]
     categories += [_text(c).strip() for c in entry.iterfind(_q(DC, "subject"))]
-    return _Raw(
+    return RawEntry(
         guid=_text(entry.find(_q(ns, "id"))),
         link=_atom_link(entry, ns, entry_base),
         title=_atom_plain(entry.find(_q(ns, "title")), ns),
@@ -364,7 +313,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str,
     )
 
 
-def _atom(root: etree._Element, url: str, ns: str) -> tuple[FeedMeta, list[_Raw]]:
+def _atom(root: etree._Element, url: str, ns: str) -> tuple[FeedMeta, list[RawEntry]]:
     base = _base(root, url)
     updated = _first(root, _q(ns, "updated"), _q(ns, "modified"))
     feed_id = " ".join(_text(root.find(_q(ns, "id"))).split())
@@ -384,7 +333,7 @@ class _Unknown(Exception):
     """Not one of the shapes read directly: feedparser reads it."""
 
 
-_SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[_Raw]]]] = {
+_SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[RawEntry]]]] = {
     "rss": _rss,
     _q(RDF, "RDF"): _rdf,
     _q(ATOM, "feed"): lambda root, url: _atom(root, url, ATOM),
@@ -392,7 +341,7 @@ _SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[_Raw]]]]
 }
 
 
-def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     # A document with a DTD gets a parser of its own: its error log (which
     # names undeclared entities) is then this document's alone.
     dtd = bool(DTD_MARK.search(data))
@@ -407,75 +356,6 @@ def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw]]:
     if reader is None:
         raise _Unknown
     return reader(root, url)
-
-
-# -- feedparser, for everything else
-
-
-def _fp_text(detail: Any, fallback: str = "") -> tuple[str, str]:
-    if not detail:
-        return "text", fallback
-    kind = str(detail.get("type") or "text/plain")
-    return ("html" if "html" in kind else "text"), str(detail.get("value") or "")
-
-
-def _slow(data: bytes, url: str, content_type: str | None
-          ) -> tuple[FeedMeta, list[_Raw], list[str]]:
-    import feedparser  # only odd feeds need it, and importing it costs 0.1 s
-    from feedparser.exceptions import ThingsNobodyCaresAboutButMe
-
-    # The Content-Type received decides the encoding (RFC 3023) as it would
-    # for any reader; without one (a local file, a server that sent none)
-    # the document alone decides, as "application/xml" says.  Headers with
-    # no Content-Type at all would make feedparser call every document
-    # malformed and read it as ISO-8859-1.
-    headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(data, response_headers=headers,
-                              sanitize_html=False, resolve_relative_uris=False)
-    warnings: list[str] = []
-    bozo = parsed.get("bozo_exception")
-    # A media type that is not XML's, or a charset the bytes contradict, says
-    # nothing against the document itself: not a warning, never an error.
-    if parsed.get("bozo") and not isinstance(bozo, ThingsNobodyCaresAboutButMe):
-        warnings.append(f"malformed feed: {bozo}")
-    feed = parsed.get("feed", {})
-    kind, title = _fp_text(feed.get("title_detail"), str(feed.get("title", "")))
-    ttl = str(feed.get("ttl", "")).strip()
-    meta = FeedMeta(
-        kind=str(parsed.get("version") or "unknown"),
-        title=html_to_text(title) if kind == "html" else " ".join(title.split()),
-        link=resolve_url(str(feed.get("link", "")), url) or None,
-        id=str(feed["id"]) if feed.get("id") and "atom" in str(parsed.get("version")) else None,
-        updated=parse_date(str(dict.get(feed, "updated", ""))),
-        ttl=int(ttl) if ttl.isdigit() else None,
-    )
-    raws = []
-    rss = str(parsed.get("version") or "").startswith("rss")
-    for e in parsed.get("entries", []):
-        contents = e.get("content") or []
-        detail = contents[0] if contents else e.get("summary_detail")
-        ckind, cvalue = _fp_text(detail, str(e.get("summary", "")))
-        tkind, tvalue = _fp_text(e.get("title_detail"), str(e.get("title", "")))
-        base = str((detail or {}).get("base") or url)
-        names = [str(a.get("name", "")) for a in e.get("authors", []) if a.get("name")]
-        raws.append(_Raw(
-            guid=str(e["id"]) if e.get("id") else None,
-            link=resolve_url(str(e.get("link", "")), base) or None,
-            title=html_to_text(tvalue) if tkind == "html" else " ".join(tvalue.split()),
-            authors=tuple(names),
-            categories=tuple(str(t.get("label") or t.get("term") or "")
-                             for t in e.get("tags", [])),
-            # feedparser files dc:date under "updated"; in RSS it is the
-            # publication date, as the lxml path reads it.
-            published=str(e.get("published", "")) or (
-                str(dict.get(e, "updated", "")) or None if rss else None),
-            # dict.get: feedparser's own get() answers "updated" with the
-            # published date (and a deprecation warning) when there is none
-            updated=str(dict.get(e, "updated", "")) or None,
-            content=cvalue if ckind == "html" else text_as_html(cvalue),
-            content_base=base,
-        ))
-    return meta, raws, warnings
 
 
 def parse_feed(data: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
@@ -493,7 +373,7 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> Parsed
     try:
         meta, raws = _fast(data, url)
     except _Unknown:
-        meta, raws, warnings = _slow(data, url, content_type)
+        meta, raws, warnings = read_with_feedparser(data, url, content_type)
         if warnings and not raws:
             raise FetchError(f"not a readable feed ({warnings[0]})", where=url) from None
         if not raws and meta.kind == "unknown":
@@ -558,16 +438,4 @@ def _publishable_meta(meta: FeedMeta) -> FeedMeta:
                    id=None if meta.id is None else drop_unpublishable(meta.id))
 
 
-def iter_texts(item: RemoteItem) -> Iterator[str]:
-    """Title and categories: what include/exclude rules are matched against."""
-    yield item.title
-    yield from item.categories
-
-
-__all__ = [
-    "FeedMeta",
-    "ParsedFeed",
-    "RemoteItem",
-    "iter_texts",
-    "parse_feed",
-]
+__all__ = ["parse_feed"]
