@@ -54,20 +54,12 @@ from ..errors import FetchError, StoreError
 from ..models import Article, Decision
 from ..store import Encoded, KnownItem, SourceItem, SourceState, Store
 from ..urls import masked, without_credentials
-from .fetch import (
-    Credentials,
-    Fetcher,
-    Outcome,
-    Request,
-    Response,
-    backoff,
-    effective_interval,
-    user_agent,
-)
+from .fetch import Credentials, Fetcher, Outcome, Request, Response, user_agent
 from .items import FeedMeta, RemoteItem
 from .keys import assign_keys
 from .links import canonical_id, canonical_url
 from .parse import parse_feed
+from .politeness import backoff, effective_interval
 
 if TYPE_CHECKING:
     from .. import dedup
