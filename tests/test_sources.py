@@ -28,19 +28,13 @@ from pytest_httpserver import HTTPServer
 from test_fetch import feed_handler, http, route, server  # noqa: F401  (fixtures)
 from werkzeug import Request, Response
 
+from feedsvc.cli.sources import render_sources, source_lines, sources_json
 from feedsvc.config import Config, load_config, parse_config
 from feedsvc.daemon.scheduler import Daemon, feed_job_id, remote_sources
 from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish
-from feedsvc.remote.ingest import (
-    SourceReport,
-    SourcesReport,
-    ingest_sources,
-    render_sources,
-    source_lines,
-    sources_json,
-)
+from feedsvc.remote.ingest import SourceReport, SourcesReport, ingest_sources
 from feedsvc.store import SourceState, Store
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
