@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..config import Config, SourceConfig
-from ..remote.ingest import stored_url
+from ..remote.plans import stored_url
 from ..store import SourceState, Store
 from ..urls import masked
 
