@@ -21,18 +21,15 @@ from werkzeug import Request, Response
 
 from feedsvc import __version__
 from feedsvc.config import FetchConfig
-from feedsvc.remote.fetch import (
-    MAX_REDIRECTS,
-    Fetcher,
-    Outcome,
+from feedsvc.remote.fetch import MAX_REDIRECTS, Fetcher, Outcome, user_agent
+from feedsvc.remote.fetch import Request as FetchRequest
+from feedsvc.remote.politeness import (
     backoff,
     cache_lifetime,
     effective_interval,
     interleave_hosts,
     retry_after,
-    user_agent,
 )
-from feedsvc.remote.fetch import Request as FetchRequest
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 RSS = (FEEDS / "rss20.xml").read_bytes()

@@ -12,20 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
-from feedsvc.remote.parse import (
-    ParsedFeed,
-    RemoteItem,
-    assign_keys,
-    canonical_id,
-    canonical_url,
-    html_to_text,
-    normalise_link,
-    paragraphs,
-    parse_date,
-    parse_feed,
-    sanitize,
-    strip_tracking,
-)
+from feedsvc.remote.dates import parse_date
+from feedsvc.remote.items import ParsedFeed, RemoteItem
+from feedsvc.remote.keys import assign_keys
+from feedsvc.remote.links import canonical_id, canonical_url, normalise_link, strip_tracking
+from feedsvc.remote.parse import parse_feed
+from feedsvc.remote.sanitize import html_to_text, paragraphs, sanitize
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 
@@ -359,7 +351,7 @@ def test_resolving_a_path_gives_exactly_what_urljoin_gives(base: str, path: str)
     # The shortcut for plain "/path" links must not change a single resolved URL.
     from urllib.parse import urljoin
 
-    from feedsvc.remote.parse import _join
+    from feedsvc.remote.links import join_url as _join
 
     try:
         expected: str | None = urljoin(base, path)
@@ -397,7 +389,7 @@ def test_the_quick_rfc822_reading_agrees_with_email_utils(
 def test_normalising_a_plain_link_gives_what_urllib_gives(
         scheme: str, host: str, port: str, path: str, query: str | None, fragment: str) -> None:
     # The shortcut for plain links must give exactly what the urllib path gives.
-    from feedsvc.remote.parse import _normalise_with_urllib
+    from feedsvc.remote.links import _normalise_with_urllib
 
     url = f"{scheme}{host}{port}{path}" + (f"?{query}" if query is not None else "") + fragment
     assert normalise_link(url) == _normalise_with_urllib(url.strip())

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feedsvc.errors import FetchError
-from feedsvc.remote.parse import html_to_text, parse_feed
+from feedsvc.remote.parse import parse_feed
+from feedsvc.remote.sanitize import html_to_text
 from feedsvc.urls import is_web_url, masked, split_credentials, web_url, without_credentials
 
 URL = "http://feeds.example.com/feed.xml"

@@ -28,19 +28,13 @@ from pytest_httpserver import HTTPServer
 from test_fetch import feed_handler, http, route, server  # noqa: F401  (fixtures)
 from werkzeug import Request, Response
 
+from feedsvc.cli.sources import render_sources, source_lines, sources_json
 from feedsvc.config import Config, load_config, parse_config
 from feedsvc.daemon.scheduler import Daemon, feed_job_id, remote_sources
 from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish
-from feedsvc.remote.ingest import (
-    SourceReport,
-    SourcesReport,
-    ingest_sources,
-    render_sources,
-    source_lines,
-    sources_json,
-)
+from feedsvc.remote.ingest import SourceReport, SourcesReport, ingest_sources
 from feedsvc.store import SourceState, Store
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
@@ -238,8 +232,10 @@ def test_an_entry_a_stale_plan_took_for_unchanged_is_fingerprinted_when_stored(
     from dataclasses import replace
 
     from feedsvc.dedup import fingerprint
-    from feedsvc.remote.ingest import apply_fetched, fetch_plans, item_hash, read_plans
-    from feedsvc.remote.parse import assign_keys, parse_feed
+    from feedsvc.remote.ingest import apply_fetched, fetch_plans, read_plans
+    from feedsvc.remote.keys import assign_keys
+    from feedsvc.remote.parse import parse_feed
+    from feedsvc.remote.prepare import item_hash
 
     url = site.serve("/wire.xml", body(doc("rss20.xml")))
     cfg = site.config(source(url, "wire"))
@@ -833,7 +829,7 @@ def test_many_sources_are_parsed_in_worker_processes(site: Site) -> None:
 def test_prepared_entries_survive_the_trip_from_a_worker() -> None:
     from feedsvc.config import SourceConfig
     from feedsvc.lsh import band_keys
-    from feedsvc.remote.ingest import Prepared, prepare
+    from feedsvc.remote.prepare import Prepared, prepare
     from feedsvc.store import Encoded
 
     src = SourceConfig("x", "http://x.example/", ("News",))
@@ -929,7 +925,7 @@ def test_run_once_fetches_and_publishes(site: Site) -> None:
 def test_what_the_parsing_processes_inherit_is_frozen_for_the_run_only() -> None:
     """The collector leaves the objects that exist when the parsing processes
     are forked alone while they run, and takes them back afterwards."""
-    probe = ("import gc\nfrom feedsvc.remote.ingest import POOL_FROM, _Parsers\n"
+    probe = ("import gc\nfrom feedsvc.remote.prepare import POOL_FROM, Parsers as _Parsers\n"
              "with _Parsers(POOL_FROM) as parsers:\n"
              "    print(parsers._pool is not None, gc.get_freeze_count() > 1000)\n"
              "print(gc.get_freeze_count())\n")

@@ -231,7 +231,7 @@ def digest(n: int) -> str:
 
 def test_a_templated_post_with_a_new_guid_is_a_new_entry(site: Site) -> None:
     from feedsvc import dedup
-    from feedsvc.remote.parse import paragraphs
+    from feedsvc.remote.sanitize import paragraphs
 
     alike = dedup.similarity(paragraphs(digest(1).replace("&lt;", "<").replace("&gt;", ">")),
                              paragraphs(digest(2).replace("&lt;", "<").replace("&gt;", ">")))

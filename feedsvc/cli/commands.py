@@ -324,7 +324,8 @@ def sources(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
     ctx.obj = (config_path, db)
     if ctx.invoked_subcommand is not None:
         return
-    from ..remote.ingest import read_store, render_sources, source_lines, sources_json
+    from ..remote.ingest import read_store
+    from .sources import render_sources, source_lines, sources_json
 
     with _errors():
         cfg = _config(config_path, db=db)

@@ -10,9 +10,9 @@ server or the network can do: every fault becomes a response with an
   for that long) and a total bound on each fetch (redirects included),
   checked before every hop, after every chunk of the body and whenever the
   transfer waits, so a slowly trickling body is cut off too;
-* the body is streamed and decoded here (gzip, deflate) with the size cap
-  applied to the decoded bytes as they come, so neither a huge body nor a
-  compression bomb is ever held in memory beyond the cap;
+* the body is streamed and decoded as it comes (gzip, deflate) with the
+  size cap applied to the decoded bytes (:mod:`.exchange`), so neither a
+  huge body nor a compression bomb is ever held in memory beyond the cap;
 * an honest User-Agent, ``feedsvc/<version> (+<site base URL>)``;
 * conditional GET (``If-None-Match``, ``If-Modified-Since``);
 * redirects followed by hand: 301/308 give the new permanent URL (only when
@@ -20,23 +20,20 @@ server or the network can do: every fault becomes a response with an
   or more than :data:`MAX_REDIRECTS` hops is an error;
 * at most ``concurrency`` fetches in flight and ``per_host`` per host.
 
-The politeness policy (backoff, Retry-After, cache lifetimes) is a set of
-small pure functions at the end of the module.
+The politeness policy (backoff, Retry-After, cache lifetimes, the order of
+hosts) is a set of small pure functions in :mod:`.politeness`.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
-import zlib
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from http import HTTPStatus
 from pathlib import Path
@@ -51,6 +48,8 @@ from .. import __version__
 from ..config import FetchConfig
 from ..localread import read_regular_file
 from ..urls import origin, split_credentials, without_credentials
+from .exchange import DRAIN_BYTES, Exchange, Failure
+from .politeness import cache_lifetime, http_date, interleave_hosts, retry_after
 
 MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -112,135 +111,7 @@ class Response:
     elapsed: float = 0.0
 
 
-class _Failure(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-# ----------------------------------------------------------------------------- decoding
-
-
-class _Body:
-    """Collects a body: decodes gzip/deflate as it arrives, enforces the cap on
-    the decoded size and the total time bound."""
-
-    def __init__(self, encoding: str, limit: int, deadline: float) -> None:
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self._z: zlib._Decompress | None = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._z = zlib.decompressobj()
-        else:
-            raise _Failure(f"unsupported content encoding {encoding!r}")
-        self._deflate = encoding == "deflate"
-        self._first = True
-        self._left = limit
-        self._limit = limit
-        self._deadline = deadline
-        self._parts: list[bytes] = []
-
-    def _keep(self, data: bytes) -> None:
-        self._left -= len(data)
-        if self._left < 0:
-            raise _Failure(f"body larger than {self._limit} bytes: cut off, not read")
-        self._parts.append(data)
-
-    def add(self, raw: bytes) -> None:
-        if time.monotonic() > self._deadline:
-            raise _Failure("took longer than the total time bound: cut off")
-        if self._z is None:
-            self._keep(raw)
-            return
-        try:
-            if self._first and self._deflate:
-                self._first = False
-                try:
-                    probe = zlib.decompressobj()
-                    out = probe.decompress(raw, self._left + 1)
-                    self._z = probe
-                except zlib.error:  # servers send raw deflate as often as zlib
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    out = self._z.decompress(raw, self._left + 1)
-            else:
-                out = self._z.decompress(raw, self._left + 1)
-            self._keep(out)
-            while self._z.unconsumed_tail:
-                self._keep(self._z.decompress(self._z.unconsumed_tail, self._left + 1))
-        except zlib.error as exc:
-            raise _Failure(f"corrupt compressed body: {exc}") from None
-
-    def bytes(self) -> bytes:
-        if self._z is not None:
-            self._keep(self._z.flush())
-        return b"".join(self._parts)
-
-
 # ----------------------------------------------------------------------------- fetching
-
-
-class _Exchange:
-    """One HTTP request/response on a curl handle, as libcurl hands it over:
-    header lines, then body chunks (still encoded)."""
-
-    def __init__(self, limit: int, deadline: float, started: float) -> None:
-        self.status: int | None = None
-        self.reason = ""
-        self.headers: dict[str, str] = {}
-        self.body: _Body | None = None
-        self.failure: _Failure | None = None
-        self.drained = 0
-        self.last = started  # when anything last arrived
-        self._limit = limit
-        self._deadline = deadline
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    def header(self, raw: bytes) -> int | None:
-        self.last = time.monotonic()
-        line = raw.decode("iso-8859-1").rstrip("\r\n")
-        if line.startswith("HTTP/"):  # a new response (after a 1xx): start over
-            _, _, rest = line.partition(" ")
-            code, _, reason = rest.partition(" ")
-            self.status = int(code) if code.isdigit() else None
-            self.reason, self.headers = reason.strip(), {}
-        elif line:
-            name, colon, value = line.partition(":")
-            if colon:
-                key = name.strip().lower()
-                old = self.headers.get(key)
-                self.headers[key] = value.strip() if old is None else f"{old}, {value.strip()}"
-        elif self.ok and self.status is not None:  # end of a final response's headers
-            encoding = self.headers.get("content-encoding", "")
-            length = self.headers.get("content-length", "")
-            try:
-                if not encoding and length.isdigit() and int(length) > self._limit:
-                    raise _Failure(f"body of {length} bytes is larger than {self._limit}: "
-                                   "not read", self.status)
-                self.body = _Body(encoding, self._limit, self._deadline)
-            except _Failure as exc:
-                self.failure = _Failure(exc.message, self.status)
-                return -1  # stop the transfer here
-        return None
-
-    def write(self, data: bytes) -> int | None:
-        self.last = time.monotonic()
-        if self.body is None:
-            # Not a body we want (an error page, a redirect's note): read a
-            # little of it to keep the connection, then give up on both.
-            self.drained += len(data)
-            return 0 if self.drained > DRAIN_BYTES else None
-        try:
-            self.body.add(data)
-        except _Failure as exc:
-            self.failure = _Failure(exc.message, self.status)
-            return 0
-        return None
 
 
 class _Handles(threading.local):
@@ -322,17 +193,17 @@ class Fetcher:
                 status, location = result
                 target = without_credentials(urljoin(url, location))
                 if target in seen:
-                    raise _Failure(f"redirect loop: {url} → {target}", status)
+                    raise Failure(f"redirect loop: {url} → {target}", status)
                 seen.add(target)
                 permanent = permanent and status in _PERMANENT
                 url = target
-            raise _Failure(f"more than {MAX_REDIRECTS} redirects", status)
-        except _Failure as exc:
+            raise Failure(f"more than {MAX_REDIRECTS} redirects", status)
+        except Failure as exc:
             return Response(Outcome.FAILED, url, status=exc.status, error=exc.message,
                             elapsed=time.monotonic() - started)
 
     def _setup(self, easy: pycurl.Curl, url: str, request: Request, left: float,
-               exchange: _Exchange) -> None:
+               exchange: Exchange) -> None:
         easy.reset()  # options only: the connection cache stays
         headers = [f"Accept: {ACCEPT}", "Accept-Encoding: gzip, deflate"]
         if request.etag:
@@ -357,7 +228,7 @@ class Fetcher:
             setopt(pycurl.USERNAME, auth.user)
             setopt(pycurl.PASSWORD, auth.password)
 
-    def _exchange(self, url: str, request: Request, deadline: float) -> _Exchange:
+    def _exchange(self, url: str, request: Request, deadline: float) -> Exchange:
         """One request, its response read (or refused) as far as is wanted.
 
         Driven through a multi handle so that this loop wakes when data comes
@@ -369,7 +240,7 @@ class Fetcher:
         if left <= 0:
             raise _over_time(None)
         easy, multi = self._handles()
-        exchange = _Exchange(self.config.max_bytes, deadline, now)
+        exchange = Exchange(self.config.max_bytes, deadline, now)
         self._setup(easy, url, request, left, exchange)
         read_timeout = self.config.read_timeout
         multi.add_handle(easy)
@@ -387,8 +258,8 @@ class Fetcher:
                 if easy.getinfo(pycurl.CONNECT_TIME) > 0 or easy.getinfo(pycurl.NUM_CONNECTS) == 0:
                     quiet = now - exchange.last  # connected (or reusing a connection)
                     if quiet >= read_timeout:
-                        raise _Failure(f"timed out: nothing received for {read_timeout:g} s",
-                                       exchange.status)
+                        raise Failure(f"timed out: nothing received for {read_timeout:g} s",
+                                      exchange.status)
                     wait = min(wait, read_timeout - quiet)
                 else:
                     exchange.last = now  # still connecting: libcurl's connect timeout runs
@@ -406,21 +277,21 @@ class Fetcher:
                 if code == pycurl.E_OPERATION_TIMEDOUT:
                     if time.monotonic() >= deadline:
                         raise _over_time(exchange.status)
-                    raise _Failure(f"timed out ({message})", exchange.status)
-                raise _Failure(message or f"transfer failed (libcurl error {code})",
-                               exchange.status)
+                    raise Failure(f"timed out ({message})", exchange.status)
+                raise Failure(message or f"transfer failed (libcurl error {code})",
+                              exchange.status)
         if exchange.status is None:
-            raise _Failure("no HTTP response")
+            raise Failure("no HTTP response")
         return exchange
 
-    def _answer(self, x: _Exchange, url: str, started: float) -> Response | tuple[int, str]:
+    def _answer(self, x: Exchange, url: str, started: float) -> Response | tuple[int, str]:
         status = x.status
         assert status is not None
         h = x.headers
         if status in _REDIRECTS:
             location = h.get("location")
             if not location:
-                raise _Failure(f"HTTP {status} without a Location", status)
+                raise Failure(f"HTTP {status} without a Location", status)
             return status, location
         now = datetime.now(UTC)
         common: dict[str, Any] = {"url": url, "status": status, "etag": h.get("etag"),
@@ -433,13 +304,13 @@ class Fetcher:
                             elapsed=time.monotonic() - started, **common)
         if not 200 <= status < 300:
             # An HTTP-date is read against the server's own clock (Date), if it sent it.
-            said = _http_date(h.get("date", "")) or now
+            said = http_date(h.get("date", "")) or now
             wait = retry_after(h.get("retry-after"), said) if status in (429, 503) else None
             reason = x.reason or _reason(status)
             return Response(Outcome.FAILED, error=f"HTTP {status} {reason}".strip(),
                             retry_after=wait, elapsed=time.monotonic() - started, **common)
         if x.body is None:
-            raise _Failure("no body", status)
+            raise Failure("no body", status)
         return Response(Outcome.OK, body=x.body.bytes(), content_type=h.get("content-type"),
                         elapsed=time.monotonic() - started, **common)
 
@@ -481,13 +352,8 @@ class Fetcher:
         return [r for r in results if r is not None]
 
 
-#: The most of an unwanted body (an error page, a redirect's note) read to
-#: keep the connection for the next request; a longer one closes it.
-DRAIN_BYTES = 65_536
-
-
-def _over_time(status: int | None) -> _Failure:
-    return _Failure("timed out: took longer than the total time bound", status)
+def _over_time(status: int | None) -> Failure:
+    return Failure("timed out: took longer than the total time bound", status)
 
 
 def _reason(status: int) -> str:
@@ -506,76 +372,6 @@ def _replace_url(response: Response, url: str, moved: str | None) -> Response:
                     response.max_age, response.retry_after, response.error, response.elapsed)
 
 
-def interleave_hosts(urls: Sequence[str]) -> list[int]:
-    """Indexes of ``urls`` ordered round-robin over their hosts."""
-    queues: dict[str, deque[int]] = defaultdict(deque)
-    for i, url in enumerate(urls):
-        queues[(urlsplit(url).hostname or "").lower()].append(i)
-    order: list[int] = []
-    while queues:
-        for host in list(queues):
-            order.append(queues[host].popleft())
-            if not queues[host]:
-                del queues[host]
-    return order
-
-
-# ----------------------------------------------------------------------------- policy
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    moment = _http_date(value)
-    return max(0.0, (moment - now).total_seconds()) if moment else None
-
-
-def cache_lifetime(headers: Mapping[str, str], now: datetime) -> float | None:
-    """Seconds the answer stays fresh: ``Cache-Control: max-age`` (``s-maxage``
-    is for shared caches), else ``Expires`` minus ``Date`` (or now)."""
-    control = headers.get("cache-control", "")
-    for directive in control.split(","):
-        name, _, value = directive.strip().partition("=")
-        if name.lower() == "max-age" and value.strip().strip('"').isdigit():
-            return float(value.strip().strip('"'))
-    expires = headers.get("expires")
-    if expires:
-        moment = _http_date(expires)
-        if moment is None:
-            return 0.0  # an invalid Expires means "already expired"
-        date = _http_date(headers.get("date", "")) or now
-        return max(0.0, (moment - date).total_seconds())
-    return None
-
-
-def effective_interval(configured: float, hints: Sequence[float | None], config: FetchConfig
-                       ) -> float:
-    """The source's interval raised by cache hints (max-age, Expires, RSS ttl),
-    within ``[min_interval, max_interval]``.  A hint never shortens it."""
-    wanted = max([configured, *(h for h in hints if h is not None)])
-    return float(max(config.min_interval, min(config.max_interval, wanted)))
-
-
-def backoff(errors: int, interval: float, config: FetchConfig, rng: random.Random) -> float:
-    """Seconds before the next try after ``errors`` consecutive failures:
-    the interval doubled per failure after the first, with ±20 % jitter so
-    that sources failing together do not retry together, up to the cap."""
-    doubled = interval * 2.0 ** min(max(errors - 1, 0), 32)
-    return min(float(config.backoff_cap), doubled * rng.uniform(0.8, 1.2))
-
-
 __all__ = [
     "MAX_REDIRECTS",
     "Credentials",
@@ -583,10 +379,5 @@ __all__ = [
     "Outcome",
     "Request",
     "Response",
-    "backoff",
-    "cache_lifetime",
-    "effective_interval",
-    "interleave_hosts",
-    "retry_after",
     "user_agent",
 ]

@@ -8,440 +8,37 @@ dates timezone-aware (a missing or unreadable date stays ``None``: it is
 never invented).
 
 Safety first: a document that declares XML entities or refers to external
-ones (billion laughs, XXE) is refused before any parser builds a tree;
-defusedxml's parser is the check, and lxml then parses without resolving
-entities, without network and without its huge-tree mode.
+ones (billion laughs, XXE) is refused before any parser builds a tree
+(:mod:`.xmlsafety`).
 
 Speed: feedparser costs ~3 ms per entry even with its own sanitizing and
 URL resolution switched off, which caps a fetch of 500 feeds at about
 15 feeds/s on two cores.  Well-formed documents of the five known shapes are
 therefore read with lxml directly (~50 µs per entry); everything else
 (malformed XML, HTML entities without a DTD, unknown dialects) goes to
-feedparser, whose ``bozo`` flag becomes a warning when it still finds entries.
-
-Identity (:func:`assign_keys`): an entry's guid/id; else its normalised link
-(:func:`normalise_link`: tracking parameters stripped); else a hash of title
-and content.  A feed that omits or reuses guids for most of its entries is
-identified by links (or hashes) as a whole, and the note says so.
+feedparser (:mod:`.fallback`), whose ``bozo`` flag becomes a warning when it
+still finds entries.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
-import hashlib
 import html
-import html.entities
 import re
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
-from xml.etree.ElementTree import ParseError
+from collections.abc import Callable
+from dataclasses import replace
 
-import defusedxml  # type: ignore[import-untyped]
-import defusedxml.ElementTree  # type: ignore[import-untyped]
-import nh3
 from lxml import etree  # type: ignore[import-untyped]
 
 from ..errors import FetchError
 from ..urls import web_url
 from ..xmltext import drop_unpublishable, first_unpublishable
-
-# ----------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteItem:
-    """One entry of a feed, every field final."""
-
-    guid: str | None  # the entry's own id (Atom id, RSS guid, RSS 1.0 rdf:about)
-    link: str | None  # absolute
-    title: str  # plain text ("" when the feed gave none)
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    published: datetime | None
-    updated: datetime | None
-    content_html: str  # sanitized, URLs absolute ("" when the feed gave none)
-    text: tuple[str, ...]  # the content as plain-text paragraphs
-
-
-@dataclass(frozen=True, slots=True)
-class FeedMeta:
-    """What a feed says about itself."""
-
-    kind: str  # "rss2.0", "rss1.0", "atom1.0", "atom0.3", or feedparser's version name
-    title: str
-    link: str | None  # the human page
-    id: str | None  # Atom feeds' own id
-    updated: datetime | None
-    ttl: int | None  # RSS <ttl>, minutes
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFeed:
-    meta: FeedMeta
-    items: tuple[RemoteItem, ...]
-    warnings: tuple[str, ...]  # recoverable problems (malformed XML that still gave entries …)
-
-
-# ----------------------------------------------------------------------------- safety
-
-# Entity declarations can only stand in a DOCTYPE, so documents without one
-# (nearly every feed) skip the second, checking parse.
-_DTD_MARK = re.compile(rb"<!(?i:doctype|entity)")
-_ENTITY_MARK = re.compile(rb"<!(?i:entity)")
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00", b"\x00<", b"<\x00", b"\x4c\x6f\xa7\x94")
-
-
-def refuse_entity_tricks(data: bytes, where: str) -> None:
-    """Raise :class:`FetchError` if the document declares or references XML
-    entities (entity expansion, external entities): checked by defusedxml's
-    parser before anything else reads the document."""
-    if not (data.startswith(_WIDE_BOMS) or _DTD_MARK.search(data)):
-        return
-    try:
-        defusedxml.ElementTree.fromstring(data, forbid_dtd=False, forbid_entities=True,
-                                          forbid_external=True)
-    except defusedxml.EntitiesForbidden:
-        raise FetchError("refused: the document declares XML entities "
-                         "(an entity-expansion attack or an unsafe feed)", where=where) from None
-    except (defusedxml.ExternalReferenceForbidden, defusedxml.DTDForbidden):
-        raise FetchError("refused: the document refers to an external entity or DTD",
-                         where=where) from None
-    except (ParseError, ValueError) as exc:
-        # Malformed: the parsers below decide.  But an entity declaration the
-        # check could not reach is refused all the same, and so is an entity
-        # only an external DTD would declare (see _read_external_entities;
-        # this catches it in documents that feedparser would read).
-        if _ENTITY_MARK.search(data) or _ENTITY_MARK.search(_ascii_view(data)):
-            raise FetchError("refused: the document declares XML entities",
-                             where=where) from None
-        m = _UNDEFINED.match(str(exc))
-        if m and f"{m[1]};" not in html.entities.html5:
-            raise FetchError(f"refused: the document uses the entity &{m[1][:40]}; that only "
-                             "its external DTD could declare, and external DTDs are not read",
-                             where=where) from None
-
-
-_UNDEFINED = re.compile(r"undefined entity &([^;\s]+);")
-
-
-def _ascii_view(data: bytes) -> bytes:
-    """UTF-16/32 text with its zero bytes dropped, for a marker search."""
-    return data[:65536].replace(b"\x00", b"") if data.startswith(_WIDE_BOMS) else b""
-
-
-def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           huge_tree=False, remove_comments=True, remove_pis=True)
-
-
-_PARSER = _new_parser()
-
-
-# ----------------------------------------------------------------------------- text and HTML
-
-_TAG = re.compile(r"<(?:!--.*?--|/?[A-Za-z][^>]*)>", re.S)
-# Both run over nh3's output, which spells tags in lower case and quotes every
-# attribute value with '"'.  Patterns that start with a literal are scanned
-# for it quickly; a case-insensitive or leading-class pattern is ten times slower.
-_BLOCK = re.compile(
-    r"<(?:br|/?(?:p|div|li|ul|ol|h[1-6]|blockquote|pre|tr|table|section|article|figure|"
-    r"figcaption|dl|dt|dd|header|footer|aside|details|summary|hr))\b[^>]*>")
-_ATTR_VALUE = re.compile(r'="([^"]*)"')
-_URL_ATTRS = (" href", " src", " cite")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_WS = re.compile(r"\s+")
-
-
-def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, references decoded,
-    whitespace collapsed.  Markup goes through the sanitizer first, which
-    parses it as a browser would: elements whose content is not text
-    (:data:`NOT_TEXT`) go with their content, and a DOCTYPE, comment,
-    processing instruction or CDATA section leaves nothing behind."""
-    if "<" not in markup and "&" not in markup:
-        return " ".join(markup.split())
-    if "<" in markup:
-        markup = _cleaner().clean(markup)
-    return " ".join(html.unescape(_TAG.sub(" ", markup)).split())
-
-
-def paragraphs(markup: str) -> tuple[str, ...]:
-    """The text of sanitized HTML as paragraphs (block elements split it)."""
-    text = html.unescape(_TAG.sub(" ", _BLOCK.sub("\n", markup)))
-    return tuple(t for t in (" ".join(p.split()) for p in text.split("\n")) if t)
-
-
-#: A path-absolute reference (``/story/12``) that ``urljoin`` would only put
-#: after the base's scheme and host: no dot segments, query, fragment,
-#: parameters, spaces or control characters for it to rework.
-_PLAIN_PATH = re.compile(r"/(?!/)[^\x00-\x20\x7f?#;]*")
-
-
-@functools.lru_cache(maxsize=256)
-def _origin(base: str) -> str | None:
-    """``scheme://host`` of an http(s) base URL, else None."""
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-def _join(base: str, value: str) -> str | None:
-    """``value`` resolved against ``base`` (None: an unparseable URL, kept as written).
-    A plain path-absolute link (most relative links in feeds) is the base's
-    origin and the path, as ``urljoin`` gives it, at a fraction of its cost."""
-    if _PLAIN_PATH.fullmatch(value) and "/." not in value:
-        origin = _origin(base)
-        if origin is not None:
-            return origin + value
-    return _urljoin(base, value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _urljoin(base: str, value: str) -> str | None:
-    # Cached: feeds repeat the same few relative links in every entry.
-    try:
-        return urljoin(base, value)
-    except ValueError:
-        return None
-
-
-def _absolute(base: str) -> Callable[[re.Match[str]], str]:
-    def fix(m: re.Match[str]) -> str:
-        value = m[1]
-        if _SCHEME.match(value):
-            return m[0]
-        text, at = m.string, m.start()
-        # A URL attribute of a tag, not text that happens to read href="…".
-        if not text.endswith(_URL_ATTRS, 0, at) or text.rfind("<", 0, at) < text.rfind(
-                ">", 0, at):
-            return m[0]
-        joined = _join(base, html.unescape(value))
-        return m[0] if joined is None else f'="{html.escape(joined)}"'
-    return fix
-
-
-#: Elements whose content is not text for a reader: dropped with everything
-#: in them, also when HTML is flattened to a title.  (nh3 drops script and
-#: style so by default; the others it would unwrap, showing fallback text or
-#: raw markup: ``<noscript><img …></noscript>`` as the text "<img …>".)
-NOT_TEXT = frozenset({"script", "style", "template", "noscript", "iframe", "object", "embed",
-                      "applet", "frameset", "noframes", "noembed", "svg", "math", "canvas",
-                      "audio", "video"})
-
-
-@functools.cache
-def _cleaner() -> nh3.Cleaner:
-    """nh3's default allowlist, built once: ``nh3.clean`` builds it on every call,
-    which costs a third of the cleaning."""
-    return nh3.Cleaner(clean_content_tags=set(NOT_TEXT))
-
-
-def sanitize(markup: str, base: str | None) -> str:
-    """Allowlist-sanitized HTML (nh3), relative URLs resolved against ``base``."""
-    if not markup.strip():
-        return ""
-    clean = _cleaner().clean(markup)
-    if base and ("href=" in clean or "src=" in clean or "cite=" in clean):
-        clean = _ATTR_VALUE.sub(_absolute(base), clean)
-    return clean.strip()
-
-
-def text_as_html(text: str) -> str:
-    """Plain text (Atom ``type="text"``) as HTML paragraphs."""
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text) if b.strip()]
-    return "".join(f"<p>{html.escape(b, quote=False)}</p>" for b in blocks)
-
-
-# ----------------------------------------------------------------------------- dates
-
-
-# RFC 822 as nearly every RSS feed writes it; anything else goes to email.utils.
-_RFC822 = re.compile(r"(?:[A-Z][a-z]{2}, )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|"
-                     r"Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
-_MONTHS = {name: n for n, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-
-
-def _rfc822(text: str) -> datetime | None:
-    """``parsedate_to_datetime`` for the common spelling, a tenth of its cost
-    (None: not that spelling; ValueError: not a real moment)."""
-    m = _RFC822.fullmatch(text)
-    if m is None:
-        return None
-    day, month, year, hour, minute, second, sign, zh, zm = m.groups()
-    offset = timedelta(hours=int(zh), minutes=int(zm))
-    zone = timezone(-offset if sign == "-" else offset)
-    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
-                    tzinfo=zone)
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """RFC 822 (RSS) or RFC 3339/W3CDTF (Atom, Dublin Core) → aware UTC; None
-    when absent or unreadable.  A date without a zone is read as UTC."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    moment: datetime | None = None
-    if text[:1].isdigit() and "-" in text[:8]:
-        iso = text.replace("Z", "+00:00").replace("z", "+00:00")
-        if len(iso) == 7:  # W3CDTF "YYYY-MM"
-            iso += "-01"
-        try:
-            moment = datetime.fromisoformat(iso)
-        except ValueError:
-            moment = None
-    if moment is None:
-        try:
-            moment = _rfc822(text) or parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-# ----------------------------------------------------------------------------- links
-
-
-#: Query parameters that only track the reader; never part of an article's identity.
-TRACKING = frozenset({
-    "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-    "_hsenc", "_hsmi", "mkt_tok", "ref_src", "ref_url", "oly_enc_id", "oly_anon_id",
-    "vero_id", "wickedid", "spm", "cmpid", "soc_src", "soc_trk", "ncid", "sr_share",
-    "__twitter_impression", "at_medium", "at_campaign", "rss", "ito",
-})
-
-
-def _tracking(name: str) -> bool:
-    low = name.lower()
-    return low.startswith(("utm_", "pk_", "mtm_", "hsa_")) or low in TRACKING
-
-
-# An http(s) link whose parts need no decoding: host of letters, digits, dots
-# and hyphens, a path, a query of plain name=value pairs.  Read directly;
-# anything else goes through urllib (same result, several times the cost).
-_PLAIN_LINK = re.compile(r"https?://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(/[^?#\s]*)?"
-                         r"(?:\?([A-Za-z0-9_.~=&-]*))?(?:#\S*)?")
-
-
-def _plain_link(url: str) -> str | None:
-    m = _PLAIN_LINK.fullmatch(url)
-    if m is None:
-        return None
-    host, port, path, query = m.groups()
-    host = host.lower().rstrip(".").removeprefix("www.")
-    if not host or (port is not None and int(port) > 65535):
-        return None
-    if port and int(port) not in (0, 80, 443):
-        host = f"{host}:{int(port)}"
-    pairs = []
-    for piece in (query or "").split("&"):
-        if piece:
-            name, _, value = piece.partition("=")
-            if "=" in value:
-                return None  # urlencode would escape it: leave that to urllib
-            if not _tracking(name):
-                pairs.append((name, value))
-    pairs.sort()
-    kept = "&".join(f"{k}={v}" for k, v in pairs)
-    return f"//{host}{path or '/'}" + (f"?{kept}" if kept else "")
-
-
-def normalise_link(url: str) -> str:
-    """A link reduced to what identifies the article: scheme, ``www.``,
-    default port, fragment and tracking parameters dropped; host lower case;
-    the remaining parameters sorted."""
-    url = url.strip()
-    plain = _plain_link(url)
-    return plain if plain is not None else _normalise_with_urllib(url)
-
-
-def _normalise_with_urllib(url: str) -> str:
-    """:func:`normalise_link` of any link, through urllib's parsing and quoting."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-        port = parts.port
-    except ValueError:
-        return url
-    host = host.removeprefix("www.")
-    if port and port not in (80, 443):
-        host = f"{host}:{port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-                   if not _tracking(k))
-    path = parts.path or "/"
-    return urlunsplit(("", host, path, urlencode(query), ""))
-
-
-def strip_tracking(url: str) -> str:
-    """``url`` without tracking parameters, otherwise exactly as given."""
-    parts = urlsplit(url)
-    if not parts.query:
-        return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if not _tracking(k)]
-    if len(kept) == len(pairs):
-        return url
-    return urlunsplit(parts._replace(query=urlencode(kept)))
-
-
-# Ids in our output must be in the canonical form the W3C validator checks
-# (RFC 3986 normalisation); ids outside this conservative shape are not used.
-_PLAIN_ID = re.compile(r"[a-z][a-z0-9+.\-]*:[A-Za-z0-9\-._~!$&'()*+,;=:@/?#]+")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def canonical_id(value: str | None) -> str | None:
-    """``value`` if it is an absolute URI already in canonical form (lower-case
-    scheme and host, no default port, a path, no dot segments, no escapes),
-    else None."""
-    if not value or not _PLAIN_ID.fullmatch(value):
-        return None
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.netloc:
-        if parts.netloc != parts.netloc.lower() or "@" in parts.netloc \
-                or parts.netloc.endswith(":") or not parts.path:
-            return None
-        if port is not None and port == _DEFAULT_PORTS.get(parts.scheme):
-            return None
-        if any(seg in (".", "..") for seg in parts.path.split("/")):
-            return None
-    return value
-
-
-def canonical_url(url: str) -> str:
-    """An http(s) URL in canonical form, for use as an id: scheme and host in
-    lower case, default port dropped, an empty path made ``/``, characters
-    that need it percent-encoded."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    safe = "-._~!$&'()*+,;=:@/"
-    path = quote(parts.path or "/", safe=safe)
-    query = quote(parts.query, safe=safe + "?")
-    return urlunsplit((scheme, netloc, path, query, ""))
-
+from .dates import parse_date
+from .fallback import read_with_feedparser
+from .items import FeedMeta, ParsedFeed, RawEntry, RemoteItem
+from .links import SCHEME, resolve_url
+from .sanitize import html_to_text, paragraphs, sanitize, text_as_html
+from .xmlsafety import DTD_MARK, PARSER, new_parser, read_external_entities, refuse_entity_tricks
 
 # ----------------------------------------------------------------------------- parsing
 
@@ -481,29 +78,7 @@ def _base(el: etree._Element, fallback: str) -> str:
     return base if isinstance(base, str) and base else fallback
 
 
-def _resolve(url: str, base: str) -> str:
-    url = url.strip()
-    if not url or _SCHEME.match(url):
-        return url
-    return _join(base, url) or url
-
-
-@dataclass(frozen=True, slots=True)
-class _Raw:
-    """An entry as read, before sanitizing."""
-
-    guid: str | None
-    link: str | None
-    title: str
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    published: str | None
-    updated: str | None
-    content: str  # HTML
-    content_base: str
-
-
-def _finish(raw: _Raw, link: str | None) -> RemoteItem:
+def _finish(raw: RawEntry, link: str | None) -> RemoteItem:
     content = sanitize(raw.content, raw.content_base)
     text = paragraphs(content) if content else ()
     return RemoteItem(
@@ -556,7 +131,7 @@ _RSS2_TAGS = {name: name for name in ("guid", "link", "description", "author", "
 _RSS1_TAGS = {name: _q(RSS1, name) for name in _RSS2_TAGS}
 
 
-def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
+def _rss_item(item: etree._Element, base: str, rss1: bool) -> RawEntry:
     tag = _RSS1_TAGS if rss1 else _RSS2_TAGS
     kids = _children(item)
     item_base = _base(item, base)
@@ -564,7 +139,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     guid = _text(guid_el) if guid_el is not None else item.get(_q(RDF, "about"))
     link = _text(_one(kids, tag["link"])).strip()
     if not link and guid_el is not None and guid_el.get("isPermaLink", "true") != "false":
-        link = _text(guid_el).strip() if _SCHEME.match(_text(guid_el).strip()) else ""
+        link = _text(guid_el).strip() if SCHEME.match(_text(guid_el).strip()) else ""
     if not link:
         alt = _one(kids, _q(ATOM, "link"))
         link = alt.get("href", "") if alt is not None else ""
@@ -576,9 +151,9 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     categories = _texts(kids, tag["category"]) + _texts(kids, _q(DC, "subject"))
     published = _one(kids, tag["pubDate"], _q(DC, "date"))
     updated = _one(kids, _q(ATOM, "updated"), _q(DCTERMS, "modified"))
-    return _Raw(
+    return RawEntry(
         guid=guid,
-        link=_resolve(link, item_base) or None,
+        link=resolve_url(link, item_base) or None,
         # Dublin Core: RSS 1.0 and 2.0 publishers title some items only so.
         title=html_to_text(_text(_one(kids, tag["title"], _q(DC, "title")))),
         authors=tuple(authors),
@@ -590,7 +165,7 @@ def _rss_item(item: etree._Element, base: str, rss1: bool) -> _Raw:
     )
 
 
-def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     channel = root.find("channel")
     if channel is None:
         raise _Unknown
@@ -601,7 +176,7 @@ def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     meta = FeedMeta(
         kind="rss" + (root.get("version") or "2.0"),
         title=html_to_text(_text(_first(channel, "title", _q(DC, "title")))),
-        link=_resolve(link, base) or None,
+        link=resolve_url(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
         ttl=int(ttl_text) if ttl_text.isdigit() else None,
@@ -609,7 +184,7 @@ def _rss(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     return meta, [_rss_item(item, base, False) for item in channel.iterfind("item")]
 
 
-def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     ns = RSS1 if root.find(_q(RSS1, "channel")) is not None else RSS090
     channel = root.find(_q(ns, "channel"))
     if channel is None:
@@ -620,7 +195,7 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     meta = FeedMeta(
         kind="rss1.0" if ns == RSS1 else "rss0.90",
         title=html_to_text(_text(_first(channel, _q(ns, "title"), _q(DC, "title")))),
-        link=_resolve(link, base) or None,
+        link=resolve_url(link, base) or None,
         id=None,
         updated=parse_date(_text(updated)) if updated is not None else None,
         ttl=None,
@@ -631,12 +206,12 @@ def _rdf(root: etree._Element, url: str) -> tuple[FeedMeta, list[_Raw]]:
     return meta, [_rss090_item(item, base) for item in items]
 
 
-def _rss090_item(item: etree._Element, base: str) -> _Raw:
+def _rss090_item(item: etree._Element, base: str) -> RawEntry:
     link = _text(item.find(_q(RSS090, "link"))).strip()
-    return _Raw(guid=None, link=_resolve(link, base) or None,
-                title=html_to_text(_text(item.find(_q(RSS090, "title")))), authors=(),
-                categories=(), published=None, updated=None,
-                content=_text(item.find(_q(RSS090, "description"))), content_base=base)
+    return RawEntry(guid=None, link=resolve_url(link, base) or None,
+                    title=html_to_text(_text(item.find(_q(RSS090, "title")))), authors=(),
+                    categories=(), published=None, updated=None,
+                    content=_text(item.find(_q(RSS090, "description"))), content_base=base)
 
 
 # -- Atom 1.0 and 0.3
@@ -692,8 +267,8 @@ def _atom_link(parent: etree._Element, ns: str, base: str) -> str | None:
             continue
         if rel == "alternate":
             if (link.get("type") or "text/html") in ("text/html", "application/xhtml+xml"):
-                return _resolve(href, _base(link, base))
-            fallback = fallback or _resolve(href, _base(link, base))
+                return resolve_url(href, _base(link, base))
+            fallback = fallback or resolve_url(href, _base(link, base))
     return fallback
 
 
@@ -707,7 +282,7 @@ def _atom_authors(parent: etree._Element, ns: str) -> tuple[str, ...]:
 
 
 def _atom_entry(entry: etree._Element, ns: str, base: str,
-                feed_authors: tuple[str, ...]) -> _Raw:
+                feed_authors: tuple[str, ...]) -> RawEntry:
     entry_base = _base(entry, base)
     content_el = entry.find(_q(ns, "content"))
     if content_el is not None and content_el.get("src"):
@@ -725,7 +300,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str,
     categories = [c.get("label") or c.get("term") or "" for c in
                   entry.iterfind(_q(ns, "category"))]
     categories += [_text(c).strip() for c in entry.iterfind(_q(DC, "subject"))]
-    return _Raw(
+    return RawEntry(
         guid=_text(entry.find(_q(ns, "id"))),
         link=_atom_link(entry, ns, entry_base),
         title=_atom_plain(entry.find(_q(ns, "title")), ns),
@@ -738,7 +313,7 @@ def _atom_entry(entry: etree._Element, ns: str, base: str,
     )
 
 
-def _atom(root: etree._Element, url: str, ns: str) -> tuple[FeedMeta, list[_Raw]]:
+def _atom(root: etree._Element, url: str, ns: str) -> tuple[FeedMeta, list[RawEntry]]:
     base = _base(root, url)
     updated = _first(root, _q(ns, "updated"), _q(ns, "modified"))
     feed_id = " ".join(_text(root.find(_q(ns, "id"))).split())
@@ -758,7 +333,7 @@ class _Unknown(Exception):
     """Not one of the shapes read directly: feedparser reads it."""
 
 
-_SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[_Raw]]]] = {
+_SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[RawEntry]]]] = {
     "rss": _rss,
     _q(RDF, "RDF"): _rdf,
     _q(ATOM, "feed"): lambda root, url: _atom(root, url, ATOM),
@@ -766,121 +341,21 @@ _SHAPES: dict[str, Callable[[etree._Element, str], tuple[FeedMeta, list[_Raw]]]]
 }
 
 
-def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[_Raw]]:
+def _fast(data: bytes, url: str) -> tuple[FeedMeta, list[RawEntry]]:
     # A document with a DTD gets a parser of its own: its error log (which
     # names undeclared entities) is then this document's alone.
-    dtd = bool(_DTD_MARK.search(data))
-    parser = _new_parser() if dtd else _PARSER
+    dtd = bool(DTD_MARK.search(data))
+    parser = new_parser() if dtd else PARSER
     try:
         root = etree.fromstring(data, parser, base_url=url)
     except (etree.XMLSyntaxError, ValueError):
         raise _Unknown from None
     if dtd:
-        _read_external_entities(root, parser, url)
+        read_external_entities(root, parser, url)
     reader = _SHAPES.get(root.tag) if isinstance(root.tag, str) else None
     if reader is None:
         raise _Unknown
     return reader(root, url)
-
-
-_UNDECLARED = re.compile(r"Entity '([^']*)' not defined")
-
-
-def _read_external_entities(root: etree._Element, parser: etree.XMLParser, url: str) -> None:
-    """Entity references of a document with a DTD, which is never read (no
-    network, no files).  The HTML character entities (the RSS 0.91 DTD
-    declares the Latin-1 ones) are replaced by their characters, in place;
-    any other would be published as the literal text ``&name;`` (or vanish
-    from an attribute), so the document is refused, like the documents that
-    declare entities."""
-    for error in parser.error_log:
-        m = _UNDECLARED.search(error.message)
-        if m and f"{m[1]};" not in html.entities.html5:
-            raise FetchError(f"refused: the document uses the entity &{m[1][:40]}; that only "
-                             "its external DTD could declare, and external DTDs are not read",
-                             where=url)
-    for entity in list(root.iter(etree.Entity)):
-        value = html.entities.html5.get(f"{entity.name};")
-        parent = entity.getparent()
-        if value is None or parent is None:  # reported above; a parser's quirk
-            raise FetchError(f"refused: the document uses the entity &{entity.name[:40]}; "
-                             "that no DTD it may use declares", where=url)
-        text = value + (entity.tail or "")
-        before = entity.getprevious()
-        if before is not None:
-            before.tail = (before.tail or "") + text
-        else:
-            parent.text = (parent.text or "") + text
-        parent.remove(entity)
-
-
-# -- feedparser, for everything else
-
-
-def _fp_text(detail: Any, fallback: str = "") -> tuple[str, str]:
-    if not detail:
-        return "text", fallback
-    kind = str(detail.get("type") or "text/plain")
-    return ("html" if "html" in kind else "text"), str(detail.get("value") or "")
-
-
-def _slow(data: bytes, url: str, content_type: str | None
-          ) -> tuple[FeedMeta, list[_Raw], list[str]]:
-    import feedparser  # only odd feeds need it, and importing it costs 0.1 s
-    from feedparser.exceptions import ThingsNobodyCaresAboutButMe
-
-    # The Content-Type received decides the encoding (RFC 3023) as it would
-    # for any reader; without one (a local file, a server that sent none)
-    # the document alone decides, as "application/xml" says.  Headers with
-    # no Content-Type at all would make feedparser call every document
-    # malformed and read it as ISO-8859-1.
-    headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(data, response_headers=headers,
-                              sanitize_html=False, resolve_relative_uris=False)
-    warnings: list[str] = []
-    bozo = parsed.get("bozo_exception")
-    # A media type that is not XML's, or a charset the bytes contradict, says
-    # nothing against the document itself: not a warning, never an error.
-    if parsed.get("bozo") and not isinstance(bozo, ThingsNobodyCaresAboutButMe):
-        warnings.append(f"malformed feed: {bozo}")
-    feed = parsed.get("feed", {})
-    kind, title = _fp_text(feed.get("title_detail"), str(feed.get("title", "")))
-    ttl = str(feed.get("ttl", "")).strip()
-    meta = FeedMeta(
-        kind=str(parsed.get("version") or "unknown"),
-        title=html_to_text(title) if kind == "html" else " ".join(title.split()),
-        link=_resolve(str(feed.get("link", "")), url) or None,
-        id=str(feed["id"]) if feed.get("id") and "atom" in str(parsed.get("version")) else None,
-        updated=parse_date(str(dict.get(feed, "updated", ""))),
-        ttl=int(ttl) if ttl.isdigit() else None,
-    )
-    raws = []
-    rss = str(parsed.get("version") or "").startswith("rss")
-    for e in parsed.get("entries", []):
-        contents = e.get("content") or []
-        detail = contents[0] if contents else e.get("summary_detail")
-        ckind, cvalue = _fp_text(detail, str(e.get("summary", "")))
-        tkind, tvalue = _fp_text(e.get("title_detail"), str(e.get("title", "")))
-        base = str((detail or {}).get("base") or url)
-        names = [str(a.get("name", "")) for a in e.get("authors", []) if a.get("name")]
-        raws.append(_Raw(
-            guid=str(e["id"]) if e.get("id") else None,
-            link=_resolve(str(e.get("link", "")), base) or None,
-            title=html_to_text(tvalue) if tkind == "html" else " ".join(tvalue.split()),
-            authors=tuple(names),
-            categories=tuple(str(t.get("label") or t.get("term") or "")
-                             for t in e.get("tags", [])),
-            # feedparser files dc:date under "updated"; in RSS it is the
-            # publication date, as the lxml path reads it.
-            published=str(e.get("published", "")) or (
-                str(dict.get(e, "updated", "")) or None if rss else None),
-            # dict.get: feedparser's own get() answers "updated" with the
-            # published date (and a deprecation warning) when there is none
-            updated=str(dict.get(e, "updated", "")) or None,
-            content=cvalue if ckind == "html" else text_as_html(cvalue),
-            content_base=base,
-        ))
-    return meta, raws, warnings
 
 
 def parse_feed(data: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
@@ -898,7 +373,7 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> Parsed
     try:
         meta, raws = _fast(data, url)
     except _Unknown:
-        meta, raws, warnings = _slow(data, url, content_type)
+        meta, raws, warnings = read_with_feedparser(data, url, content_type)
         if warnings and not raws:
             raise FetchError(f"not a readable feed ({warnings[0]})", where=url) from None
         if not raws and meta.kind == "unknown":
@@ -918,7 +393,7 @@ def parse_feed(data: bytes, url: str, content_type: str | None = None) -> Parsed
 
 def _scheme_of(link: str) -> str:
     """The scheme of a link as a browser reads it (letters only: safe to log)."""
-    m = _SCHEME.match(re.sub(r"[\t\n\r]", "", link.strip()))
+    m = SCHEME.match(re.sub(r"[\t\n\r]", "", link.strip()))
     return m[0][:-1].lower()[:20] if m else "none"
 
 
@@ -963,106 +438,4 @@ def _publishable_meta(meta: FeedMeta) -> FeedMeta:
                    id=None if meta.id is None else drop_unpublishable(meta.id))
 
 
-# ----------------------------------------------------------------------------- identity
-
-
-@dataclass(frozen=True, slots=True)
-class Keyed:
-    key: str  # "guid:…", "link:…" or "hash:…"
-    item: RemoteItem
-    #: The normalised link when it can identify the article: present, no other
-    #: entry of the feed has it, and not a bare front page.
-    norm_link: str | None = None
-
-
-def content_key(item: RemoteItem) -> str | None:
-    """Hash of title + content: the identity of last resort."""
-    if not item.title and not item.text:
-        return None
-    data = "\x00".join((item.title, *item.text)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _unique_share(values: Iterable[str | None]) -> tuple[int, Counter[str]]:
-    counts = Counter(v for v in values if v)
-    return sum(1 for n in counts.values() if n == 1), counts
-
-
-def assign_keys(items: Iterable[RemoteItem]) -> tuple[list[Keyed], str, list[str]]:
-    """Each item's identity within its source, the mode used for the feed as a
-    whole ("guid", "link" or "hash") and notes on what was skipped or why the
-    mode is not "guid".
-
-    A guid (or link) shared by several items identifies none of them; such
-    items, and those without one, fall back one by one.  The whole feed falls
-    back when guids identify no more than half of its items.
-    """
-    items = list(items)
-    total = len(items)
-    notes: list[str] = []
-    good_guids, guid_counts = _unique_share(i.guid for i in items)
-    links = [normalise_link(i.link) if i.link else None for i in items]
-    good_links, link_counts = _unique_share(links)
-    mode = "guid"
-    if total and good_guids * 2 <= total:
-        mode = "link" if good_links * 2 > total else "hash"
-        missing = sum(1 for i in items if not i.guid)
-        reused = total - missing - good_guids
-        notes.append(f"guids missing for {missing} and reused by {reused} of {total} entries: "
-                     f"entries are identified by their {'links' if mode == 'link' else 'text'}")
-    out: list[Keyed] = []
-    seen: set[str] = set()
-    skipped = 0
-    for item, link in zip(items, links, strict=True):
-        key = None
-        if mode == "guid" and item.guid and guid_counts[item.guid] == 1:
-            key = f"guid:{item.guid}"
-        elif mode != "hash" and link and link_counts[link] == 1:
-            key = f"link:{link}"
-        else:
-            digest = content_key(item)
-            key = f"hash:{digest}" if digest else None
-        if key is None or key in seen:
-            skipped += 1
-            continue
-        seen.add(key)
-        usable = link if link and link_counts[link] == 1 and _names_an_article(link) else None
-        out.append(Keyed(key, item, usable))
-    if skipped:
-        notes.append(f"{skipped} entr{'y' if skipped == 1 else 'ies'} skipped: "
-                     "nothing to identify them by, or a repeat of an earlier one")
-    return out, mode, notes
-
-
-def _names_an_article(norm: str) -> bool:
-    """A normalised link with a path: not a site's front page."""
-    _, _, rest = norm.partition("//")
-    host, _, path = rest.partition("/")
-    return bool(host) and bool(path.strip("/"))
-
-
-def iter_texts(item: RemoteItem) -> Iterator[str]:
-    """Title and categories: what include/exclude rules are matched against."""
-    yield item.title
-    yield from item.categories
-
-
-__all__ = [
-    "FeedMeta",
-    "Keyed",
-    "ParsedFeed",
-    "RemoteItem",
-    "assign_keys",
-    "canonical_id",
-    "canonical_url",
-    "content_key",
-    "html_to_text",
-    "iter_texts",
-    "normalise_link",
-    "paragraphs",
-    "parse_date",
-    "parse_feed",
-    "refuse_entity_tricks",
-    "sanitize",
-    "strip_tracking",
-]
+__all__ = ["parse_feed"]
