@@ -37,11 +37,10 @@ from feedsvc.daemon.heartbeat import (
     to_json,
     write_heartbeat,
 )
+from feedsvc.daemon.jobs import JobResult, SourceJob
 from feedsvc.daemon.scheduler import (
-    JobResult,
     JsonFormatter,
     PublishGate,
-    SourceJob,
     due_once,
     gate_changed,
     gate_finished,

@@ -29,7 +29,8 @@ from test_fetch import feed_handler, http, route, server  # noqa: F401  (fixture
 from werkzeug import Request, Response
 
 from feedsvc.config import Config, load_config, parse_config
-from feedsvc.daemon.scheduler import Daemon, feed_job_id, remote_sources
+from feedsvc.daemon.jobs import feed_job_id, remote_sources
+from feedsvc.daemon.scheduler import Daemon
 from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish
