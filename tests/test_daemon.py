@@ -38,8 +38,8 @@ from feedsvc.daemon.heartbeat import (
     write_heartbeat,
 )
 from feedsvc.daemon.jobs import JobResult, SourceJob
-from feedsvc.daemon.scheduler import (
-    JsonFormatter,
+from feedsvc.daemon.logs import JsonFormatter
+from feedsvc.daemon.policy import (
     PublishGate,
     due_once,
     gate_changed,

@@ -273,7 +273,8 @@ def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
     """
     _setup_logging(verbose, quiet)
     # Imported here: the scheduler's libraries are not needed by other commands.
-    from ..daemon.scheduler import Daemon, use_log_format
+    from ..daemon.logs import use_log_format
+    from ..daemon.scheduler import Daemon
 
     use_log_format(log_format)
     with _errors():

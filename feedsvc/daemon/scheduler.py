@@ -32,13 +32,13 @@ second signal exits at once.  SIGHUP reloads the configuration file; a broken
 one is refused with a logged error and the running configuration stays.
 
 The decisions (what is due, when to publish) are small pure functions of
-their inputs and an explicit ``now``.
+their inputs and an explicit ``now`` (:mod:`feedsvc.daemon.policy`); the
+log format is set in :mod:`feedsvc.daemon.logs`.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import select
@@ -47,7 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -91,6 +91,16 @@ from .jobs import (
     Stopping,
     run_publish,
 )
+from .policy import (
+    PublishGate,
+    due_once,
+    gate_changed,
+    gate_finished,
+    gate_skipped,
+    gate_started,
+    jitter_for,
+    next_run,
+)
 from .watch import SeedWatcher
 
 log = logging.getLogger(__name__)
@@ -99,120 +109,6 @@ log = logging.getLogger(__name__)
 DAEMON_LOCK = "feedsvc-run.lock"
 
 _SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-# ----------------------------------------------------------------------------- decisions
-
-
-def jitter_for(interval: float) -> float:
-    """Seconds of random delay added to each run: a tenth of the interval, at most 30 s."""
-    return min(interval / 10, 30.0)
-
-
-def next_run(trigger_next: datetime | None, hint: datetime | None) -> datetime | None:
-    """When a source runs next: at its interval, or later if it asked to."""
-    if hint is None or trigger_next is None:
-        return trigger_next or hint
-    return max(trigger_next, hint)
-
-
-def due_once(sources: Sequence[SourceJob], previous: Heartbeat | None,
-             now: datetime) -> list[str]:
-    """The sources ``run --once`` runs now: local ones always, others when due."""
-    due = []
-    for source in sources:
-        beat = previous.job(source.id) if previous is not None else None
-        if source.local or beat is None or beat.next_due is None or beat.next_due <= now:
-            due.append(source.id)
-    return due
-
-
-@dataclass(frozen=True, slots=True)
-class PublishGate:
-    """Coalescing of publishes: at most one pending and one running."""
-
-    due: datetime | None = None  # a publish is scheduled for this time
-    running: bool = False
-    dirty: bool = False  # the store changed after the running publish began
-
-    @property
-    def pending(self) -> bool:
-        """Changes are not yet all on disk.  True while a publish runs, so a
-        heartbeat left by a kill in mid-publish makes ``run --once`` finish it."""
-        return self.due is not None or self.dirty or self.running
-
-
-def gate_changed(gate: PublishGate, now: datetime,
-                 delay: float) -> tuple[PublishGate, datetime | None]:
-    """The store changed.  Returns the new gate and, if a publish must be
-    scheduled, its time (None: a pending or running publish covers it)."""
-    if gate.running:
-        return replace(gate, dirty=True), None
-    if gate.due is not None:
-        return gate, None
-    due = now + timedelta(seconds=delay)
-    return replace(gate, due=due), due
-
-
-def gate_started(gate: PublishGate) -> PublishGate:
-    # Everything changed so far is about to be published.
-    return PublishGate(due=None, running=True, dirty=False)
-
-
-def gate_finished(gate: PublishGate, now: datetime, delay: float, *, ok: bool,
-                  retry: float) -> tuple[PublishGate, datetime | None]:
-    """A publish ended.  Changes that arrived meanwhile get one more publish
-    after ``delay``; a failed publish is tried again after ``retry`` seconds."""
-    if not ok:
-        due = now + timedelta(seconds=max(delay, retry))
-        return PublishGate(due=due), due
-    if gate.dirty:
-        due = now + timedelta(seconds=delay)
-        return PublishGate(due=due), due
-    return PublishGate(), None
-
-
-def gate_skipped(gate: PublishGate, now: datetime,
-                 delay: float) -> tuple[PublishGate, datetime | None]:
-    """The scheduler refused to start a due publish (one was still winding
-    down): schedule it again rather than lose it."""
-    return gate_changed(replace(gate, due=None), now, delay)
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors.
-
-    Fields passed as ``extra={"feedsvc": {...}}`` (job name, counts, duration)
-    become top-level keys.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        doc.update(getattr(record, "feedsvc", None) or {})
-        if record.exc_info:
-            doc["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False, default=str)
-
-
-def use_log_format(log_format: str) -> None:
-    """Switch feedsvc's log handlers to ``text`` (as set up) or ``json``, and
-    send the scheduler library's and the watcher's warnings through them."""
-    ours = logging.getLogger("feedsvc")
-    if log_format == "json":
-        for handler in ours.handlers:
-            handler.setFormatter(JsonFormatter())
-    for name in ("apscheduler", "watchfiles"):
-        lib = logging.getLogger(name)
-        lib.handlers[:] = list(ours.handlers)
-        lib.setLevel(max(logging.WARNING, ours.level))
-        lib.propagate = False
 
 
 # ----------------------------------------------------------------------------- the daemon
@@ -716,16 +612,4 @@ class Daemon:
         timer.start()
 
 
-__all__ = [
-    "Daemon",
-    "JsonFormatter",
-    "PublishGate",
-    "due_once",
-    "gate_changed",
-    "gate_finished",
-    "gate_skipped",
-    "gate_started",
-    "jitter_for",
-    "next_run",
-    "use_log_format",
-]
+__all__ = ["Daemon"]
