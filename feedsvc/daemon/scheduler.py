@@ -38,20 +38,15 @@ log format is set in :mod:`feedsvc.daemon.logs`.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -61,38 +56,25 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from ..clock import Clock, system_clock
 from ..config import Config
-from ..errors import (
-    EXIT_INTERNAL,
-    ConfigError,
-    FeedsvcError,
-    InputError,
-    LockError,
-)
-from ..store import Store, open_store
-from ..store.lock import open_lock_file, write_pid, writer_lock
+from ..errors import ConfigError, FeedsvcError, InputError
 from .heartbeat import (
     RUNNING,
     STOPPED,
     STOPPING,
     Heartbeat,
-    JobBeat,
     read_heartbeat,
     remove_stale_temps,
-    write_heartbeat,
 )
 from .jobs import (
     PUBLISH,
     SEEDS,
     SOURCE_FACTORIES,
-    Checkpoint,
     JobResult,
     SourceFactory,
     SourceJob,
-    Stopping,
     run_publish,
 )
 from .policy import (
-    PublishGate,
     due_once,
     gate_changed,
     gate_finished,
@@ -101,82 +83,11 @@ from .policy import (
     jitter_for,
     next_run,
 )
+from .process import SIGNALS, SignalPipe, daemon_lock
+from .runner import JobRunner
 from .watch import SeedWatcher
 
 log = logging.getLogger(__name__)
-
-#: ``flock``-ed by ``feedsvc run`` for its whole life: one daemon per data folder.
-DAEMON_LOCK = "feedsvc-run.lock"
-
-_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-
-# ----------------------------------------------------------------------------- the daemon
-
-
-class _Flag:
-    """A stop flag safe to set from a signal handler (it takes no lock)."""
-
-    __slots__ = ("_on",)
-
-    def __init__(self) -> None:
-        self._on = False
-
-    def set(self) -> None:
-        self._on = True
-
-    def is_set(self) -> bool:
-        return self._on
-
-
-class _SignalPipe:
-    """Signals as bytes on a pipe, read by the main thread when it chooses.
-
-    The handlers do nothing; Python's own C handler writes each signal's
-    number to the wakeup pipe.  So no signal handler ever runs code that
-    could meet a lock held by the code it interrupted, and a signal that the
-    kernel hands to another thread (a library's worker) still arrives here.
-    """
-
-    def __enter__(self) -> _SignalPipe:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-        self._old_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        self._old = {s: signal.signal(s, _ignore) for s in _SIGNALS}
-        return self
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        """The next signal's number, or None after ``timeout`` seconds."""
-        ready, _, _ = select.select([self._read], [], [], timeout)
-        return os.read(self._read, 1)[0] if ready else None
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
-        signal.set_wakeup_fd(self._old_fd)
-        os.close(self._read)
-        os.close(self._write)
-
-
-def _ignore(_signum: int, _frame: FrameType | None) -> None:
-    pass
-
-
-@contextmanager
-def _daemon_lock(data_dir: Path) -> Iterator[None]:
-    path = data_dir / DAEMON_LOCK
-    fd = open_lock_file(data_dir, DAEMON_LOCK)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise LockError(f"feedsvc run is already running for this data folder "
-                            f"(pid {other})", where=path) from None
-        write_pid(fd)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _check_seeds(config: Config) -> None:
@@ -185,9 +96,11 @@ def _check_seeds(config: Config) -> None:
                          where=config.seeds.folder)
 
 
-class Daemon:
-    """The scheduler, its jobs and their shared state.
+class Daemon(JobRunner):
+    """The scheduler of the jobs: the sources, the publishes they make due,
+    reloading, and the two ways to run (:meth:`serve`, :meth:`run_once`).
 
+    Running one job and the state the jobs share are :class:`JobRunner`'s.
     ``load`` re-reads the configuration on SIGHUP (it raises
     :class:`ConfigError` for a broken file).
     """
@@ -195,26 +108,12 @@ class Daemon:
     def __init__(self, config: Config, *, load: Callable[[], Config] | None = None,
                  clock: Clock = system_clock,
                  factories: Sequence[SourceFactory] = SOURCE_FACTORIES) -> None:
-        self.config = config
+        super().__init__(config, clock)
         self._load = load
-        self._clock = clock
         self._factories = tuple(factories)
-        self._sources: dict[str, SourceJob] = {}
         self._source_locks: dict[str, threading.Lock] = {}
-        self._work = threading.Lock()  # one writing job at a time in this process
-        self._mu = threading.RLock()  # the gate, the heartbeat, the job count
-        self._stop = _Flag()
-        self._active = 0
-        self._gate = PublishGate()
         self._reconcile = True  # publish after the first run whatever it found
-        #: Exit code of the first job that failed (``run --once`` exits with it).
-        self._failure: int | None = None
-        self._scheduler: BackgroundScheduler | None = None
         self._watcher: SeedWatcher | None = None
-        self._beat_failed = False
-        now = clock()
-        self._hb = Heartbeat(pid=os.getpid(), state=RUNNING, started=now, updated=now,
-                             config=str(config.source) if config.source else None)
         self._set_sources(config)
 
     # -- sources --------------------------------------------------------------
@@ -241,95 +140,6 @@ class Daemon:
             next_run_time=now, replace_existing=True, max_instances=1, coalesce=True,
             # More than one interval late: skip it, the next one is due soon anyway.
             misfire_grace_time=max(1, int(source.interval)))
-
-    # -- running one job ------------------------------------------------------
-
-    def _checkpoint(self, _done: int = 0) -> None:
-        if self._stop.is_set():
-            raise Stopping
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The process's work lock, then the data folder's writer lock; both
-        waits end early when feedsvc is stopping."""
-        while not self._work.acquire(timeout=0.2):
-            self._checkpoint()
-        try:
-            with ExitStack() as stack:
-                wait = self.config.daemon.lock_wait
-                deadline = time.monotonic() + wait
-                while True:
-                    self._checkpoint()
-                    try:
-                        left = max(0.0, deadline - time.monotonic())
-                        stack.enter_context(writer_lock(self.config.data_dir,
-                                                        wait=min(0.5, left)))
-                        break
-                    except LockError as exc:
-                        if time.monotonic() >= deadline:
-                            raise LockError(f"another feedsvc process held the writer lock "
-                                            f"for {wait:g} s; trying again later",
-                                            where=exc.where) from None
-                yield
-        finally:
-            self._work.release()
-
-    def _job(self, name: str, work: Callable[[Store, Config, Checkpoint], JobResult]
-             ) -> JobResult | None:
-        """Run ``work`` on a freshly opened store under both locks; log one
-        line; record it in the heartbeat.  None if it failed or was stopped."""
-        with self._mu:
-            self._active += 1
-        started, clock = time.monotonic(), self._clock()
-        self._beat_job(name, running=True, last_start=clock)
-        config = self.config
-        try:
-            with self._writing(), open_store(config) as store:
-                result = work(store, config, self._checkpoint)
-        except Stopping:
-            log.info("%s: stopped at a safe point; the rest is done on the next run", name,
-                     extra={"feedsvc": {"job": name, "stopped": True}})
-            self._beat_job(name, running=False, last_end=self._clock(),
-                           last_summary="stopped at a safe point")
-            return None
-        except FeedsvcError as exc:
-            self._failed(name, exc, str(exc))
-            return None
-        except Exception as exc:  # a bug: keep the daemon alive, keep the traceback
-            self._crashed(name, exc)
-            return None
-        finally:
-            with self._mu:
-                self._active -= 1
-        duration = time.monotonic() - started
-        if result.exit_code:
-            self._first_failure(result.exit_code)
-        log.info("%s: %s in %.2f s", name, result.summary, duration,
-                 extra={"feedsvc": {"job": name, "duration": round(duration, 3),
-                                    **result.fields}})
-        self._beat_job(name, running=False, last_end=self._clock(),
-                       last_summary=f"{result.summary} in {duration:.2f} s")
-        return result
-
-    def _failed(self, name: str, exc: FeedsvcError | None, message: str) -> None:
-        if exc is not None:
-            log.error("%s: %s", name, message, extra={"feedsvc": {"job": name}})
-            self._first_failure(exc.exit_code)
-        now = self._clock()
-        self._beat_job(name, running=False, last_end=now, last_summary="failed",
-                       last_error=message, last_error_at=now)
-
-    def _first_failure(self, code: int) -> None:
-        with self._mu:
-            if self._failure is None:
-                self._failure = code
-
-    def _crashed(self, name: str, exc: Exception) -> None:
-        """A job failed through a bug in feedsvc: the traceback goes to the log,
-        and ``run --once`` must not exit 0 after it."""
-        log.exception("%s: internal error", name, extra={"feedsvc": {"job": name}})
-        self._first_failure(EXIT_INTERNAL)
-        self._failed(name, None, f"internal error: {type(exc).__name__}: {exc}")
 
     def _run_source(self, source_id: str, *, wait: bool = True) -> JobResult | None:
         """Run one source (its lock makes a second call wait, or return at once)."""
@@ -414,42 +224,6 @@ class Daemon:
             if when is not None:
                 self._schedule_publish(when)
 
-    # -- heartbeat --------------------------------------------------------------
-
-    def _beat_job(self, name: str, **changes: Any) -> None:
-        with self._mu:
-            beat = self._hb.job(name) or JobBeat(name)
-            source = self._sources.get(name)
-            self._hb = self._hb.with_job(replace(beat, interval=source.interval if source
-                                                 else None, **changes))
-        self._beat()
-
-    def _next_due(self, name: str) -> datetime | None:
-        if name == PUBLISH:
-            return self._gate.due
-        job = self._scheduler.get_job(name) if self._scheduler is not None else None
-        if job is not None:
-            moment: datetime | None = job.next_run_time
-            return moment
-        beat = self._hb.job(name)
-        return beat.next_due if beat is not None else None
-
-    def _beat(self, state: str | None = None) -> None:
-        with self._mu:
-            jobs = tuple(replace(j, next_due=self._next_due(j.name)) for j in self._hb.jobs)
-            # An ingest in progress may commit changes before its publish is
-            # scheduled: if it is killed, the next start must publish.
-            ingesting = any(j.running for j in jobs if j.name != PUBLISH)
-            self._hb = replace(self._hb, state=state or self._hb.state, updated=self._clock(),
-                               jobs=jobs, publish_pending=self._gate.pending or ingesting)
-            try:
-                write_heartbeat(self.config.data_dir, self._hb)
-                self._beat_failed = False
-            except FeedsvcError as exc:
-                if not self._beat_failed:  # once, not on every job
-                    log.warning("%s", exc)
-                self._beat_failed = True
-
     # -- reloading ----------------------------------------------------------------
 
     def reload(self) -> bool:
@@ -501,7 +275,7 @@ class Daemon:
         """Run until SIGTERM or SIGINT; returns the exit code (0)."""
         config = self.config
         _check_seeds(config)
-        with _daemon_lock(config.data_dir), _SignalPipe() as signals:
+        with daemon_lock(config.data_dir), SignalPipe() as signals:
             remove_stale_temps(config.data_dir)
             scheduler = BackgroundScheduler(
                 timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=4)})
@@ -525,13 +299,13 @@ class Daemon:
                              self.config.source or "the configuration")
                     self.reload()
                     continue
-                if signum in _SIGNALS:
+                if signum in SIGNALS:
                     log.info("received %s: stopping", signal.Signals(signum).name,
                              extra={"feedsvc": {"job": "run"}})
                     break
             return self._shutdown(signals)
 
-    def _shutdown(self, signals: _SignalPipe) -> int:
+    def _shutdown(self, signals: SignalPipe) -> int:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.stop(timeout=0)
@@ -570,7 +344,7 @@ class Daemon:
         """
         config = self.config
         _check_seeds(config)
-        with _daemon_lock(config.data_dir):
+        with daemon_lock(config.data_dir):
             remove_stale_temps(config.data_dir)
             previous = read_heartbeat(config.data_dir)
             if previous is not None:  # keep the history: last errors, remote due times
