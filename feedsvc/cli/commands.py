@@ -28,7 +28,7 @@ from ..daemon.heartbeat import render as render_heartbeat
 from ..errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
 from ..store import open_store
 from ..store.lock import writer_lock
-from .failures import failures_json, render_failures, source_failures
+from .status import failures_json, render_failures, source_failures
 
 if TYPE_CHECKING:
     from ..publish.publisher import PublishReport
