@@ -26,6 +26,7 @@ from conftest import feedsvc, seed_text, wait_until, write_seeds
 from lxml import etree
 
 from feedsvc.atomic import TEMP_NAME
+from feedsvc.cli.status import render_heartbeat as render
 from feedsvc.config import DaemonConfig, SiteConfig, parse_config
 from feedsvc.daemon.heartbeat import (
     Heartbeat,
@@ -33,7 +34,6 @@ from feedsvc.daemon.heartbeat import (
     from_json,
     liveness,
     read_heartbeat,
-    render,
     to_json,
     write_heartbeat,
 )

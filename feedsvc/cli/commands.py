@@ -23,12 +23,17 @@ import click
 from .. import __version__
 from ..clock import system_clock
 from ..config import Config, load_config
-from ..daemon.heartbeat import pid_alive, read_heartbeat, status_json
-from ..daemon.heartbeat import render as render_heartbeat
+from ..daemon.heartbeat import pid_alive, read_heartbeat
 from ..errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
 from ..store import open_store
 from ..store.lock import writer_lock
-from .status import failures_json, render_failures, source_failures
+from .status import (
+    failures_json,
+    heartbeat_json,
+    render_failures,
+    render_heartbeat,
+    source_failures,
+)
 
 if TYPE_CHECKING:
     from ..publish.publisher import PublishReport
@@ -303,7 +308,7 @@ def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
         alive = beat is not None and pid_alive(beat.pid)
         if as_json:
             doc = {**asdict(st), "failing_sources": failures_json(failing),
-                   "daemon": status_json(beat, now, alive)}
+                   "daemon": heartbeat_json(beat, now, alive)}
             click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
         else:
             click.echo(st.render())
