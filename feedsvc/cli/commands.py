@@ -392,7 +392,8 @@ def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
     ctx.obj = (config_path, db)
     if ctx.invoked_subcommand is not None:
         return
-    from ..store.admin import entry_json, list_entries, render_entries
+    from ..store.admin import list_entries
+    from .entries import entry_json, render_entries
 
     with _errors():
         cfg = _config(config_path, db=db)
@@ -417,13 +418,14 @@ def _visibility_command(name: str, hide: bool, doc: str) -> None:
     def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
                 quiet: int, db: Path | None, wait: float | None) -> None:
         from ..store.admin import hide_entry, unhide_entry
+        from .entries import describe
 
         _setup_logging(verbose, quiet)
         with _errors():
             cfg = _subcommand_config(ctx, config_path, db)
             with _store_batch(cfg, wait) as store:
                 done = (hide_entry if hide else unhide_entry)(store, ref)
-            click.echo(done.describe())
+            click.echo(describe(done))
 
 
 _visibility_command("hide", True, "Take entry ID (or the entry whose page path is ID) out of "
