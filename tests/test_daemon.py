@@ -26,6 +26,7 @@ from conftest import feedsvc, seed_text, wait_until, write_seeds
 from lxml import etree
 
 from feedsvc.atomic import TEMP_NAME
+from feedsvc.cli.status import render_heartbeat as render
 from feedsvc.config import DaemonConfig, SiteConfig, parse_config
 from feedsvc.daemon.heartbeat import (
     Heartbeat,
@@ -33,15 +34,13 @@ from feedsvc.daemon.heartbeat import (
     from_json,
     liveness,
     read_heartbeat,
-    render,
     to_json,
     write_heartbeat,
 )
-from feedsvc.daemon.scheduler import (
-    JobResult,
-    JsonFormatter,
+from feedsvc.daemon.jobs import JobResult, SourceJob
+from feedsvc.daemon.logs import JsonFormatter
+from feedsvc.daemon.policy import (
     PublishGate,
-    SourceJob,
     due_once,
     gate_changed,
     gate_finished,

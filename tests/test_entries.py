@@ -16,13 +16,14 @@ from pytest_httpserver import HTTPServer
 from test_fetch import http, route, server  # noqa: F401  (fixtures)
 from werkzeug import Response
 
+from feedsvc.cli.entries import printable
 from feedsvc.config import load_config
 from feedsvc.errors import EntryError
 from feedsvc.publish import publish
 from feedsvc.remote.ingest import ingest_sources
 from feedsvc.seeds.ingest import ingest_seeds
 from feedsvc.store import Store, open_store
-from feedsvc.store.admin import hide_entry, list_entries, printable, unhide_entry
+from feedsvc.store.admin import hide_entry, list_entries, unhide_entry
 from feedsvc.store.lock import writer_lock
 
 A = "{http://www.w3.org/2005/Atom}"

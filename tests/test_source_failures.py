@@ -14,7 +14,7 @@ from test_fetch import feed_handler, http, server  # noqa: F401  (fixtures)
 from test_sources import Site, doc, site, source, status  # noqa: F401  (fixtures)
 from werkzeug import Response
 
-from feedsvc.cli.failures import SourceFailure, render_failures
+from feedsvc.cli.status import SourceFailure, render_failures
 
 
 def _status(project: Path) -> tuple[str, list[dict[str, object]]]:

@@ -30,7 +30,8 @@ from werkzeug import Request, Response
 
 from feedsvc.cli.sources import render_sources, source_lines, sources_json
 from feedsvc.config import Config, load_config, parse_config
-from feedsvc.daemon.scheduler import Daemon, feed_job_id, remote_sources
+from feedsvc.daemon.jobs import feed_job_id, remote_sources
+from feedsvc.daemon.scheduler import Daemon
 from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish

@@ -1,7 +1,12 @@
-"""The ``feedsvc`` command: a thin layer over :mod:`feedsvc.seeds.ingest`.
+"""The ``feedsvc`` command and its subcommands: a thin layer over the library.
 
-Every :class:`~feedsvc.errors.FeedsvcError` becomes one line on stderr and
-the documented exit code; only a bug in feedsvc itself shows a traceback.
+Each subcommand parses its options, calls the seeds and remote ingest, the
+publisher, the daemon or the store, and prints the result; :func:`main` is
+the entry point and ends the process.  Every
+:class:`~feedsvc.errors.FeedsvcError` becomes one line on stderr and the
+documented exit code; only a bug in feedsvc itself shows a traceback.  The
+options and helpers the subcommands share are in :mod:`.options`; what
+``status`` and ``entries`` print is in :mod:`.status` and :mod:`.entries`.
 """
 
 from __future__ import annotations
@@ -12,29 +17,46 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from .. import __version__
 from ..clock import system_clock
-from ..config import Config, load_config
-from ..daemon.heartbeat import pid_alive, read_heartbeat, status_json
-from ..daemon.heartbeat import render as render_heartbeat
-from ..errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError, FeedsvcError
+from ..config import Config
+from ..daemon.heartbeat import pid_alive, read_heartbeat
+from ..errors import EXIT_INTERNAL, EXIT_SKIPPED, ConfigError
 from ..store import open_store
 from ..store.lock import writer_lock
-from .failures import failures_json, render_failures, source_failures
+from .options import (
+    _common,
+    _config,
+    _db,
+    _errors,
+    _lock_wait,
+    _only,
+    _out,
+    _paths,
+    _progress,
+    _setup_logging,
+    _store_batch,
+    _subcommand_config,
+    _wait,
+)
+from .status import (
+    failures_json,
+    heartbeat_json,
+    render_failures,
+    render_heartbeat,
+    source_failures,
+)
 
 if TYPE_CHECKING:
     from ..publish.publisher import PublishReport
     from ..remote.ingest import SourcesReport
     from ..seeds.ingest import IngestReport
-    from ..store import Store
 
 # Each command imports what it needs when it runs: the seeds pipeline, the
 # publisher, and feedsvc.remote.ingest (HTTP client, feed parsers; a third of a
@@ -43,105 +65,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_REJECTED = 1  # --strict and at least one input file was rejected
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 log = logging.getLogger("feedsvc")
-
-
-def _setup_logging(verbose: int, quiet: int) -> None:
-    level = logging.INFO + 10 * (quiet - verbose)
-    level = max(logging.DEBUG, min(logging.ERROR, level))
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("feedsvc: %(levelname)s: %(message)s"))
-    root = logging.getLogger("feedsvc")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-def _common(f: F) -> F:
-    """Options every command accepts, before or after the command name."""
-    f = click.option("-q", "--quiet", count=True, help="Less output (repeatable).")(f)
-    f = click.option("-v", "--verbose", count=True, help="More output (repeatable).")(f)
-    return click.option(
-        "--config",
-        "config_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        envvar="FEEDSVC_CONFIG",
-        help="Configuration file (default: ./config.toml if present, else built-in defaults).",
-    )(f)
-
-
-def _db(f: F) -> F:
-    return click.option("--db", type=click.Path(path_type=Path, dir_okay=False),
-                        help="SQLite store (overrides store.path).")(f)
-
-
-def _paths(f: F) -> F:
-    f = _db(f)
-    return click.option("--seeds", type=click.Path(path_type=Path, file_okay=False),
-                        help="Seeds folder (overrides seeds.folder).")(f)
-
-
-def _out(f: F) -> F:
-    return click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-                        help="Output folder (overrides publish.folder).")(f)
-
-
-def _wait(f: F) -> F:
-    return click.option(
-        "--wait", type=click.FloatRange(min=0), metavar="SECONDS",
-        help="Wait up to SECONDS for another writer (feedsvc run, a cron job) to finish, "
-             "then exit 5 (default: daemon.lock_wait, 30 s).")(f)
-
-
-def _lock_wait(cfg: Config, wait: float | None) -> float:
-    return cfg.daemon.lock_wait if wait is None else wait
-
-
-def _config(config_path: Path | None, **overrides: Path | None) -> Config:
-    if config_path is None and Path("config.toml").is_file():
-        config_path = Path("config.toml")
-    return load_config(config_path, **overrides)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except FeedsvcError as exc:
-        click.echo(f"feedsvc: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("feedsvc: interrupted", err=True)
-        sys.exit(130)
-
-
-def _subcommand_config(ctx: click.Context, config_path: Path | None,
-                       db: Path | None) -> Config:
-    """A subcommand's configuration: its own --config/--db, else its group's."""
-    group_config, group_db = ctx.obj
-    return _config(config_path or group_config, db=db or group_db)
-
-
-@contextmanager
-def _store_batch(cfg: Config, wait: float | None) -> Iterator[Store]:
-    """The store, under the writer lock, in one transaction."""
-    with writer_lock(cfg.data_dir, wait=_lock_wait(cfg, wait)), open_store(cfg) as store, \
-            store.batch():
-        yield store
-
-
-@contextmanager
-def _progress(label: str, enabled: bool) -> Iterator[Callable[[int], None] | None]:
-    # A bar only for a person watching a terminal; cron and logs get none.
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=0, label=label, file=sys.stderr) as bar:
-        def step(n: int) -> None:
-            bar.update(n)
-        yield step
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,11 +100,6 @@ def _feeds_summary(report: SourcesReport) -> str:
     order = ("new", "revised", "duplicate", "unchanged", "filtered")
     entries = ", ".join(f"{counts.get(k, 0)} {k}" for k in order)
     return f"feeds: {outcomes or 'none'}; entries {entries} in {report.duration:.2f} s"
-
-
-def _only(f: F) -> F:
-    return click.option("--only", type=click.Choice(["seeds", "feeds"]),
-                        help="Only the seeds folder, or only the remote feeds ([[sources]]).")(f)
 
 
 def _summary(report: IngestReport) -> str:
@@ -273,7 +192,8 @@ def run(config_path: Path | None, verbose: int, quiet: int, seeds: Path | None,
     """
     _setup_logging(verbose, quiet)
     # Imported here: the scheduler's libraries are not needed by other commands.
-    from ..daemon.scheduler import Daemon, use_log_format
+    from ..daemon.logs import use_log_format
+    from ..daemon.scheduler import Daemon
 
     use_log_format(log_format)
     with _errors():
@@ -302,7 +222,7 @@ def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
         alive = beat is not None and pid_alive(beat.pid)
         if as_json:
             doc = {**asdict(st), "failing_sources": failures_json(failing),
-                   "daemon": status_json(beat, now, alive)}
+                   "daemon": heartbeat_json(beat, now, alive)}
             click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
         else:
             click.echo(st.render())
@@ -387,7 +307,8 @@ def entries(ctx: click.Context, config_path: Path | None, verbose: int, quiet: i
     ctx.obj = (config_path, db)
     if ctx.invoked_subcommand is not None:
         return
-    from ..store.admin import entry_json, list_entries, render_entries
+    from ..store.admin import list_entries
+    from .entries import entry_json, render_entries
 
     with _errors():
         cfg = _config(config_path, db=db)
@@ -412,13 +333,14 @@ def _visibility_command(name: str, hide: bool, doc: str) -> None:
     def command(ctx: click.Context, ref: str, config_path: Path | None, verbose: int,
                 quiet: int, db: Path | None, wait: float | None) -> None:
         from ..store.admin import hide_entry, unhide_entry
+        from .entries import describe
 
         _setup_logging(verbose, quiet)
         with _errors():
             cfg = _subcommand_config(ctx, config_path, db)
             with _store_batch(cfg, wait) as store:
                 done = (hide_entry if hide else unhide_entry)(store, ref)
-            click.echo(done.describe())
+            click.echo(describe(done))
 
 
 _visibility_command("hide", True, "Take entry ID (or the entry whose page path is ID) out of "

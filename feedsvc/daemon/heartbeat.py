@@ -9,6 +9,7 @@ keeps its real state in memory and the store.
 
 Everything here apart from :func:`write_heartbeat`, :func:`read_heartbeat`
 and :func:`pid_alive` is pure: times are passed in, never read from a clock.
+How ``feedsvc status`` shows it is :mod:`feedsvc.cli.status`'s business.
 """
 
 from __future__ import annotations
@@ -233,55 +234,6 @@ def _clock(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _ago(moment: datetime, now: datetime) -> str:
-    seconds = (now - moment).total_seconds()
-    if seconds < 0:
-        return f"in {_span(-seconds)}"
-    return f"{_span(seconds)} ago"
-
-
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def render(hb: Heartbeat | None, now: datetime, alive: bool) -> str:
-    """The heartbeat as lines for ``feedsvc status``."""
-    if hb is None:
-        return "daemon: no heartbeat (feedsvc run has not run with this data folder)"
-    live = liveness(hb, now, alive)
-    lines = [f"daemon: {live.state} ({live.detail}), heartbeat {_ago(hb.updated, now)}"]
-    if hb.reload_error:
-        lines.append(f"  reload refused: {hb.reload_error}")
-    if hb.publish_pending:
-        lines.append("  publish pending: the store has changes not yet published")
-    width = max((len(j.name) for j in hb.jobs), default=0)
-    for j in hb.jobs:
-        if j.running and j.last_start is not None:
-            last = f"running since {_ago(j.last_start, now)}"
-        elif j.last_end is not None:
-            last = f"last {_ago(j.last_end, now)}: {j.last_summary or 'done'}"
-        else:
-            last = "not run yet"
-        due = f"; next due {_ago(j.next_due, now)}" if j.next_due is not None else ""
-        lines.append(f"  {j.name:<{width}}  {last}{due}")
-        if j.last_error and j.last_error_at is not None:
-            lines.append(f"  {'':<{width}}  last error {_ago(j.last_error_at, now)}: "
-                         f"{j.last_error}")
-    return "\n".join(lines)
-
-
-def status_json(hb: Heartbeat | None, now: datetime, alive: bool) -> dict[str, Any] | None:
-    """The heartbeat for ``feedsvc status --json`` (None: no daemon has run)."""
-    if hb is None:
-        return None
-    live = liveness(hb, now, alive)
-    return {"liveness": live.state, "detail": live.detail, **to_json(hb)}
-
-
 __all__ = [
     "HEARTBEAT_FILE",
     "Heartbeat",
@@ -293,8 +245,6 @@ __all__ = [
     "pid_alive",
     "read_heartbeat",
     "remove_stale_temps",
-    "render",
-    "status_json",
     "to_json",
     "write_heartbeat",
 ]

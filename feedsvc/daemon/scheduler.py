@@ -3,11 +3,11 @@
 Jobs (APScheduler 3, in a background scheduler, times in UTC):
 
 * one job per **source**, at the source's interval with jitter: the seeds
-  folder (``daemon.scan_interval``), later each remote feed.  Sources come
-  from :data:`SOURCE_FACTORIES`: a factory turns the configuration into
-  :class:`SourceJob` values, so a new kind of source is one more factory.
-  A source may ask to run later than its interval (backoff, Retry-After,
-  cache hints) through :attr:`JobResult.next_due`.
+  folder (``daemon.scan_interval``), then each remote feed.  The jobs
+  themselves, and the factories that make one per source, are in
+  :mod:`feedsvc.daemon.jobs`.  A source may ask to run later than its
+  interval (backoff, Retry-After, cache hints) through
+  :attr:`~feedsvc.daemon.jobs.JobResult.next_due`.
 * **publish**, a one-off job scheduled ``daemon.publish_delay`` seconds after
   an ingest that changed the store.  Changes arriving while a publish is
   pending join it; changes arriving while it runs get exactly one more
@@ -18,7 +18,7 @@ Every job has ``max_instances=1`` and ``coalesce=True`` (a late job runs once,
 not once per missed time); the seeds folder's watcher (:mod:`feedsvc.daemon.watch`)
 runs an early scan in its own thread under the same per-source lock, so no
 source ever overlaps itself.  Inside the process one job writes at a time;
-between processes the writer lock (:mod:`feedsvc.lock`) is taken per job, so
+between processes the writer lock (:mod:`feedsvc.store.lock`) is taken per job, so
 ``feedsvc publish`` from cron can run beside the daemon: whichever comes
 second waits (``daemon.lock_wait``).
 
@@ -32,26 +32,21 @@ second signal exits at once.  SIGHUP reloads the configuration file; a broken
 one is refused with a logged error and the running configuration stays.
 
 The decisions (what is due, when to publish) are small pure functions of
-their inputs and an explicit ``now``.
+their inputs and an explicit ``now`` (:mod:`feedsvc.daemon.policy`); the
+log format is set in :mod:`feedsvc.daemon.logs`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import os
-import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -60,358 +55,39 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ..clock import Clock, system_clock
-from ..config import Config, SourceConfig
-from ..errors import (
-    EXIT_INTERNAL,
-    EXIT_SKIPPED,
-    ConfigError,
-    FeedsvcError,
-    InputError,
-    LockError,
-)
-from ..publish.publisher import publish
-from ..remote.ingest import SourcesReport, apply_fetched, fetch_sources, ingest_sources
-from ..seeds.ingest import ingest_seeds, open_store
-from ..store import Store
-from ..store.lock import open_lock_file, write_pid, writer_lock
+from ..config import Config
+from ..errors import ConfigError, FeedsvcError, InputError
 from .heartbeat import (
     RUNNING,
     STOPPED,
     STOPPING,
     Heartbeat,
-    JobBeat,
     read_heartbeat,
     remove_stale_temps,
-    write_heartbeat,
 )
+from .jobs import (
+    PUBLISH,
+    SEEDS,
+    SOURCE_FACTORIES,
+    JobResult,
+    SourceFactory,
+    SourceJob,
+    run_publish,
+)
+from .policy import (
+    due_once,
+    gate_changed,
+    gate_finished,
+    gate_skipped,
+    gate_started,
+    jitter_for,
+    next_run,
+)
+from .process import SIGNALS, SignalPipe, daemon_lock
+from .runner import JobRunner
 from .watch import SeedWatcher
 
 log = logging.getLogger(__name__)
-
-PUBLISH = "publish"
-SEEDS = "seeds"
-
-#: Exit code of a job that failed through a bug in feedsvc (EX_SOFTWARE, as the CLI's).
-
-#: ``flock``-ed by ``feedsvc run`` for its whole life: one daemon per data folder.
-DAEMON_LOCK = "feedsvc-run.lock"
-
-_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-#: A job calls this between units of work; it raises :class:`Stopping` once
-#: the daemon is stopping.  The argument is the number of units just done.
-Checkpoint = Callable[[int], None]
-
-
-class Stopping(Exception):
-    """Raised at a safe point inside a job when feedsvc is stopping."""
-
-
-# ----------------------------------------------------------------------------- sources
-
-
-@dataclass(frozen=True, slots=True)
-class JobResult:
-    changed: bool  # the store's visible content changed: a publish is due
-    summary: str  # what the job did, for its log line and the heartbeat
-    fields: Mapping[str, Any] = field(default_factory=dict)  # the same, for JSON logs
-    next_due: datetime | None = None  # the source's own earliest next run (backoff …)
-    exit_code: int = 0  # not 0: the job ran to its end but ``run --once`` must not exit 0
-
-
-@dataclass(frozen=True, slots=True)
-class SourceJob:
-    """A source of entries the daemon runs on a schedule."""
-
-    id: str
-    interval: float  # seconds
-    run: Callable[[Store, Config, Checkpoint], JobResult]
-    #: Local sources cost little to look at, so ``run --once`` always runs
-    #: them; remote ones only when due (their interval, backoff, Retry-After).
-    local: bool = False
-    #: Network work done before the locks are taken, so that a slow server
-    #: never holds up the other jobs: it returns the ``run`` that stores
-    #: what it fetched (then used instead of ``run``).
-    prepare: Callable[[Config], Callable[[Store, Config, Checkpoint], JobResult]] | None = None
-
-
-SourceFactory = Callable[[Config], list[SourceJob]]
-
-
-def ingest_summary(counts: Mapping[str, int]) -> str:
-    order = ("new", "revised", "duplicate", "unchanged", "rejected")
-    return ", ".join(f"{k} {counts.get(k, 0)}" for k in order)
-
-
-def _ingest_seeds(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
-    report = ingest_seeds(store, config, progress=checkpoint)
-    # A separate `feedsvc ingest` may have changed the store since the last
-    # publish; the scan is where the daemon notices and publishes it.
-    changed = report.changed or store.has_unpublished()
-    return JobResult(changed, ingest_summary(report.counts), {"counts": dict(report.counts)})
-
-
-def seeds_source(config: Config) -> list[SourceJob]:
-    return [SourceJob(SEEDS, config.daemon.scan_interval, _ingest_seeds, local=True)]
-
-
-def feed_result(report: SourcesReport) -> JobResult:
-    """A remote source's run as a job result; its next due time defers the job."""
-    counts = report.counts
-    line = report.sources[0] if report.sources else None
-    outcome = line.outcome if line else "nothing to do"
-    if line is not None and line.message and line.outcome in ("failed", "gone", "disabled"):
-        outcome = f"{outcome}: {line.message}"
-    summary = f"{outcome}; {ingest_summary(counts)}"
-    fields = {"outcome": line.outcome if line else None, "status": line.status if line else None,
-              "counts": counts}
-    return JobResult(report.changed, summary, fields, line.next_due if line else None)
-
-
-# A remote source's two callables are values compared by the source's
-# configuration, so a reload that leaves a source alone leaves its schedule alone.
-
-
-@dataclass(frozen=True, slots=True)
-class _FetchAndStore:
-    """All in one, under the locks (the fallback when there is no prepare step)."""
-
-    source: SourceConfig
-
-    def __call__(self, store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
-        return feed_result(ingest_sources(store, config, names=[self.source.name],
-                                          progress=checkpoint))
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetch:
-    """Fetch (no lock held); what it returns stores the result (locks held)."""
-
-    source: SourceConfig
-
-    def __call__(self, config: Config) -> Callable[[Store, Config, Checkpoint], JobResult]:
-        fetched, skipped = fetch_sources(config, [self.source.name])
-
-        def store_it(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
-            return feed_result(apply_fetched(store, config, fetched, skipped,
-                                             progress=checkpoint))
-
-        return store_it
-
-
-def feed_job_id(name: str) -> str:
-    return f"feed:{name}"
-
-
-def remote_sources(config: Config) -> list[SourceJob]:
-    """One job per ``[[sources]]`` entry, at its own interval."""
-    jobs = []
-    for source in config.sources:
-        jobs.append(SourceJob(feed_job_id(source.name),
-                              float(source.interval or config.fetch.interval),
-                              _FetchAndStore(source), prepare=_Fetch(source)))
-    return jobs
-
-
-#: Every kind of source.
-SOURCE_FACTORIES: tuple[SourceFactory, ...] = (seeds_source, remote_sources)
-
-
-def _publish(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
-    r = publish(store, config, progress=checkpoint)
-    summary = (f"feeds {r.feeds_written} written, {r.feeds_unchanged} unchanged; "
-               f"pages {r.pages_written} written, {r.pages_unchanged} unchanged; "
-               f"{r.files_removed} removed")
-    left_out = sorted({s.entry_id for s in r.skipped})  # each named in a warning already
-    if left_out:
-        summary += f"; {len(left_out)} entries left out (cannot be rendered)"
-    fields = {"feeds_written": r.feeds_written, "feeds_unchanged": r.feeds_unchanged,
-              "pages_written": r.pages_written, "pages_unchanged": r.pages_unchanged,
-              "files_removed": r.files_removed, "left_out": left_out}
-    return JobResult(False, summary, fields, exit_code=EXIT_SKIPPED if left_out else 0)
-
-
-# ----------------------------------------------------------------------------- decisions
-
-
-def jitter_for(interval: float) -> float:
-    """Seconds of random delay added to each run: a tenth of the interval, at most 30 s."""
-    return min(interval / 10, 30.0)
-
-
-def next_run(trigger_next: datetime | None, hint: datetime | None) -> datetime | None:
-    """When a source runs next: at its interval, or later if it asked to."""
-    if hint is None or trigger_next is None:
-        return trigger_next or hint
-    return max(trigger_next, hint)
-
-
-def due_once(sources: Sequence[SourceJob], previous: Heartbeat | None,
-             now: datetime) -> list[str]:
-    """The sources ``run --once`` runs now: local ones always, others when due."""
-    due = []
-    for source in sources:
-        beat = previous.job(source.id) if previous is not None else None
-        if source.local or beat is None or beat.next_due is None or beat.next_due <= now:
-            due.append(source.id)
-    return due
-
-
-@dataclass(frozen=True, slots=True)
-class PublishGate:
-    """Coalescing of publishes: at most one pending and one running."""
-
-    due: datetime | None = None  # a publish is scheduled for this time
-    running: bool = False
-    dirty: bool = False  # the store changed after the running publish began
-
-    @property
-    def pending(self) -> bool:
-        """Changes are not yet all on disk.  True while a publish runs, so a
-        heartbeat left by a kill in mid-publish makes ``run --once`` finish it."""
-        return self.due is not None or self.dirty or self.running
-
-
-def gate_changed(gate: PublishGate, now: datetime,
-                 delay: float) -> tuple[PublishGate, datetime | None]:
-    """The store changed.  Returns the new gate and, if a publish must be
-    scheduled, its time (None: a pending or running publish covers it)."""
-    if gate.running:
-        return replace(gate, dirty=True), None
-    if gate.due is not None:
-        return gate, None
-    due = now + timedelta(seconds=delay)
-    return replace(gate, due=due), due
-
-
-def gate_started(gate: PublishGate) -> PublishGate:
-    # Everything changed so far is about to be published.
-    return PublishGate(due=None, running=True, dirty=False)
-
-
-def gate_finished(gate: PublishGate, now: datetime, delay: float, *, ok: bool,
-                  retry: float) -> tuple[PublishGate, datetime | None]:
-    """A publish ended.  Changes that arrived meanwhile get one more publish
-    after ``delay``; a failed publish is tried again after ``retry`` seconds."""
-    if not ok:
-        due = now + timedelta(seconds=max(delay, retry))
-        return PublishGate(due=due), due
-    if gate.dirty:
-        due = now + timedelta(seconds=delay)
-        return PublishGate(due=due), due
-    return PublishGate(), None
-
-
-def gate_skipped(gate: PublishGate, now: datetime,
-                 delay: float) -> tuple[PublishGate, datetime | None]:
-    """The scheduler refused to start a due publish (one was still winding
-    down): schedule it again rather than lose it."""
-    return gate_changed(replace(gate, due=None), now, delay)
-
-
-# ----------------------------------------------------------------------------- logging
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors.
-
-    Fields passed as ``extra={"feedsvc": {...}}`` (job name, counts, duration)
-    become top-level keys.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        doc.update(getattr(record, "feedsvc", None) or {})
-        if record.exc_info:
-            doc["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False, default=str)
-
-
-def use_log_format(log_format: str) -> None:
-    """Switch feedsvc's log handlers to ``text`` (as set up) or ``json``, and
-    send the scheduler library's and the watcher's warnings through them."""
-    ours = logging.getLogger("feedsvc")
-    if log_format == "json":
-        for handler in ours.handlers:
-            handler.setFormatter(JsonFormatter())
-    for name in ("apscheduler", "watchfiles"):
-        lib = logging.getLogger(name)
-        lib.handlers[:] = list(ours.handlers)
-        lib.setLevel(max(logging.WARNING, ours.level))
-        lib.propagate = False
-
-
-# ----------------------------------------------------------------------------- the daemon
-
-
-class _Flag:
-    """A stop flag safe to set from a signal handler (it takes no lock)."""
-
-    __slots__ = ("_on",)
-
-    def __init__(self) -> None:
-        self._on = False
-
-    def set(self) -> None:
-        self._on = True
-
-    def is_set(self) -> bool:
-        return self._on
-
-
-class _SignalPipe:
-    """Signals as bytes on a pipe, read by the main thread when it chooses.
-
-    The handlers do nothing; Python's own C handler writes each signal's
-    number to the wakeup pipe.  So no signal handler ever runs code that
-    could meet a lock held by the code it interrupted, and a signal that the
-    kernel hands to another thread (a library's worker) still arrives here.
-    """
-
-    def __enter__(self) -> _SignalPipe:
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._write, False)
-        self._old_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        self._old = {s: signal.signal(s, _ignore) for s in _SIGNALS}
-        return self
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        """The next signal's number, or None after ``timeout`` seconds."""
-        ready, _, _ = select.select([self._read], [], [], timeout)
-        return os.read(self._read, 1)[0] if ready else None
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self._old.items():
-            signal.signal(s, handler)
-        signal.set_wakeup_fd(self._old_fd)
-        os.close(self._read)
-        os.close(self._write)
-
-
-def _ignore(_signum: int, _frame: FrameType | None) -> None:
-    pass
-
-
-@contextmanager
-def _daemon_lock(data_dir: Path) -> Iterator[None]:
-    path = data_dir / DAEMON_LOCK
-    fd = open_lock_file(data_dir, DAEMON_LOCK)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise LockError(f"feedsvc run is already running for this data folder "
-                            f"(pid {other})", where=path) from None
-        write_pid(fd)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _check_seeds(config: Config) -> None:
@@ -420,9 +96,11 @@ def _check_seeds(config: Config) -> None:
                          where=config.seeds.folder)
 
 
-class Daemon:
-    """The scheduler, its jobs and their shared state.
+class Daemon(JobRunner):
+    """The scheduler of the jobs: the sources, the publishes they make due,
+    reloading, and the two ways to run (:meth:`serve`, :meth:`run_once`).
 
+    Running one job and the state the jobs share are :class:`JobRunner`'s.
     ``load`` re-reads the configuration on SIGHUP (it raises
     :class:`ConfigError` for a broken file).
     """
@@ -430,26 +108,12 @@ class Daemon:
     def __init__(self, config: Config, *, load: Callable[[], Config] | None = None,
                  clock: Clock = system_clock,
                  factories: Sequence[SourceFactory] = SOURCE_FACTORIES) -> None:
-        self.config = config
+        super().__init__(config, clock)
         self._load = load
-        self._clock = clock
         self._factories = tuple(factories)
-        self._sources: dict[str, SourceJob] = {}
         self._source_locks: dict[str, threading.Lock] = {}
-        self._work = threading.Lock()  # one writing job at a time in this process
-        self._mu = threading.RLock()  # the gate, the heartbeat, the job count
-        self._stop = _Flag()
-        self._active = 0
-        self._gate = PublishGate()
         self._reconcile = True  # publish after the first run whatever it found
-        #: Exit code of the first job that failed (``run --once`` exits with it).
-        self._failure: int | None = None
-        self._scheduler: BackgroundScheduler | None = None
         self._watcher: SeedWatcher | None = None
-        self._beat_failed = False
-        now = clock()
-        self._hb = Heartbeat(pid=os.getpid(), state=RUNNING, started=now, updated=now,
-                             config=str(config.source) if config.source else None)
         self._set_sources(config)
 
     # -- sources --------------------------------------------------------------
@@ -476,95 +140,6 @@ class Daemon:
             next_run_time=now, replace_existing=True, max_instances=1, coalesce=True,
             # More than one interval late: skip it, the next one is due soon anyway.
             misfire_grace_time=max(1, int(source.interval)))
-
-    # -- running one job ------------------------------------------------------
-
-    def _checkpoint(self, _done: int = 0) -> None:
-        if self._stop.is_set():
-            raise Stopping
-
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
-        """The process's work lock, then the data folder's writer lock; both
-        waits end early when feedsvc is stopping."""
-        while not self._work.acquire(timeout=0.2):
-            self._checkpoint()
-        try:
-            with ExitStack() as stack:
-                wait = self.config.daemon.lock_wait
-                deadline = time.monotonic() + wait
-                while True:
-                    self._checkpoint()
-                    try:
-                        left = max(0.0, deadline - time.monotonic())
-                        stack.enter_context(writer_lock(self.config.data_dir,
-                                                        wait=min(0.5, left)))
-                        break
-                    except LockError as exc:
-                        if time.monotonic() >= deadline:
-                            raise LockError(f"another feedsvc process held the writer lock "
-                                            f"for {wait:g} s; trying again later",
-                                            where=exc.where) from None
-                yield
-        finally:
-            self._work.release()
-
-    def _job(self, name: str, work: Callable[[Store, Config, Checkpoint], JobResult]
-             ) -> JobResult | None:
-        """Run ``work`` on a freshly opened store under both locks; log one
-        line; record it in the heartbeat.  None if it failed or was stopped."""
-        with self._mu:
-            self._active += 1
-        started, clock = time.monotonic(), self._clock()
-        self._beat_job(name, running=True, last_start=clock)
-        config = self.config
-        try:
-            with self._writing(), open_store(config) as store:
-                result = work(store, config, self._checkpoint)
-        except Stopping:
-            log.info("%s: stopped at a safe point; the rest is done on the next run", name,
-                     extra={"feedsvc": {"job": name, "stopped": True}})
-            self._beat_job(name, running=False, last_end=self._clock(),
-                           last_summary="stopped at a safe point")
-            return None
-        except FeedsvcError as exc:
-            self._failed(name, exc, str(exc))
-            return None
-        except Exception as exc:  # a bug: keep the daemon alive, keep the traceback
-            self._crashed(name, exc)
-            return None
-        finally:
-            with self._mu:
-                self._active -= 1
-        duration = time.monotonic() - started
-        if result.exit_code:
-            self._first_failure(result.exit_code)
-        log.info("%s: %s in %.2f s", name, result.summary, duration,
-                 extra={"feedsvc": {"job": name, "duration": round(duration, 3),
-                                    **result.fields}})
-        self._beat_job(name, running=False, last_end=self._clock(),
-                       last_summary=f"{result.summary} in {duration:.2f} s")
-        return result
-
-    def _failed(self, name: str, exc: FeedsvcError | None, message: str) -> None:
-        if exc is not None:
-            log.error("%s: %s", name, message, extra={"feedsvc": {"job": name}})
-            self._first_failure(exc.exit_code)
-        now = self._clock()
-        self._beat_job(name, running=False, last_end=now, last_summary="failed",
-                       last_error=message, last_error_at=now)
-
-    def _first_failure(self, code: int) -> None:
-        with self._mu:
-            if self._failure is None:
-                self._failure = code
-
-    def _crashed(self, name: str, exc: Exception) -> None:
-        """A job failed through a bug in feedsvc: the traceback goes to the log,
-        and ``run --once`` must not exit 0 after it."""
-        log.exception("%s: internal error", name, extra={"feedsvc": {"job": name}})
-        self._first_failure(EXIT_INTERNAL)
-        self._failed(name, None, f"internal error: {type(exc).__name__}: {exc}")
 
     def _run_source(self, source_id: str, *, wait: bool = True) -> JobResult | None:
         """Run one source (its lock makes a second call wait, or return at once)."""
@@ -630,7 +205,7 @@ class Daemon:
             self._gate = gate_started(self._gate)
         result = None
         try:
-            result = self._job(PUBLISH, _publish)
+            result = self._job(PUBLISH, run_publish)
         finally:
             config = self.config.daemon
             with self._mu:
@@ -648,42 +223,6 @@ class Daemon:
                                                 self.config.daemon.publish_delay)
             if when is not None:
                 self._schedule_publish(when)
-
-    # -- heartbeat --------------------------------------------------------------
-
-    def _beat_job(self, name: str, **changes: Any) -> None:
-        with self._mu:
-            beat = self._hb.job(name) or JobBeat(name)
-            source = self._sources.get(name)
-            self._hb = self._hb.with_job(replace(beat, interval=source.interval if source
-                                                 else None, **changes))
-        self._beat()
-
-    def _next_due(self, name: str) -> datetime | None:
-        if name == PUBLISH:
-            return self._gate.due
-        job = self._scheduler.get_job(name) if self._scheduler is not None else None
-        if job is not None:
-            moment: datetime | None = job.next_run_time
-            return moment
-        beat = self._hb.job(name)
-        return beat.next_due if beat is not None else None
-
-    def _beat(self, state: str | None = None) -> None:
-        with self._mu:
-            jobs = tuple(replace(j, next_due=self._next_due(j.name)) for j in self._hb.jobs)
-            # An ingest in progress may commit changes before its publish is
-            # scheduled: if it is killed, the next start must publish.
-            ingesting = any(j.running for j in jobs if j.name != PUBLISH)
-            self._hb = replace(self._hb, state=state or self._hb.state, updated=self._clock(),
-                               jobs=jobs, publish_pending=self._gate.pending or ingesting)
-            try:
-                write_heartbeat(self.config.data_dir, self._hb)
-                self._beat_failed = False
-            except FeedsvcError as exc:
-                if not self._beat_failed:  # once, not on every job
-                    log.warning("%s", exc)
-                self._beat_failed = True
 
     # -- reloading ----------------------------------------------------------------
 
@@ -736,7 +275,7 @@ class Daemon:
         """Run until SIGTERM or SIGINT; returns the exit code (0)."""
         config = self.config
         _check_seeds(config)
-        with _daemon_lock(config.data_dir), _SignalPipe() as signals:
+        with daemon_lock(config.data_dir), SignalPipe() as signals:
             remove_stale_temps(config.data_dir)
             scheduler = BackgroundScheduler(
                 timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=4)})
@@ -760,13 +299,13 @@ class Daemon:
                              self.config.source or "the configuration")
                     self.reload()
                     continue
-                if signum in _SIGNALS:
+                if signum in SIGNALS:
                     log.info("received %s: stopping", signal.Signals(signum).name,
                              extra={"feedsvc": {"job": "run"}})
                     break
             return self._shutdown(signals)
 
-    def _shutdown(self, signals: _SignalPipe) -> int:
+    def _shutdown(self, signals: SignalPipe) -> int:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.stop(timeout=0)
@@ -805,7 +344,7 @@ class Daemon:
         """
         config = self.config
         _check_seeds(config)
-        with _daemon_lock(config.data_dir):
+        with daemon_lock(config.data_dir):
             remove_stale_temps(config.data_dir)
             previous = read_heartbeat(config.data_dir)
             if previous is not None:  # keep the history: last errors, remote due times
@@ -847,27 +386,4 @@ class Daemon:
         timer.start()
 
 
-__all__ = [
-    "SOURCE_FACTORIES",
-    "Checkpoint",
-    "Daemon",
-    "JobResult",
-    "JsonFormatter",
-    "PublishGate",
-    "SourceFactory",
-    "SourceJob",
-    "Stopping",
-    "due_once",
-    "feed_job_id",
-    "feed_result",
-    "gate_changed",
-    "gate_finished",
-    "gate_skipped",
-    "gate_started",
-    "ingest_summary",
-    "jitter_for",
-    "next_run",
-    "remote_sources",
-    "seeds_source",
-    "use_log_format",
-]
+__all__ = ["Daemon"]

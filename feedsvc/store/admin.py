@@ -8,18 +8,16 @@ A revision of a hidden entry (its seed file edited, its remote item updated)
 is stored as usual and stays hidden, and so does a file that duplicates it:
 only :func:`unhide_entry` brings it back.
 
-The command line (``feedsvc entries``) is a thin layer over these functions.
+The command line (``feedsvc entries``) is a thin layer over these functions;
+it shows what they return with :mod:`feedsvc.cli.entries`.
 """
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import EntryError
-from ..models import EntryInfo, SectionPath, section_label
+from ..models import EntryInfo, SectionPath
 from .sqlite import Store
 
 #: Entries ``feedsvc entries`` lists unless told otherwise.
@@ -33,11 +31,6 @@ class VisibilityChange:
     entry_id: str
     hidden: bool  # the entry's state now
     changed: bool  # False: it was in that state already
-
-    def describe(self) -> str:
-        state = "hidden" if self.hidden else "shown"
-        return f"{printable(self.entry_id)}: {state} from the next publish on" \
-            if self.changed else f"{printable(self.entry_id)}: was {state} already"
 
 
 def find_section(store: Store, name: str) -> SectionPath:
@@ -96,45 +89,5 @@ def unhide_entry(store: Store, ref: str) -> VisibilityChange:
     return _set(store, ref, False)
 
 
-# ----------------------------------------------------------------------------- output
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal and a log line: control and format
-    characters, line separators, surrogates and unassigned code points
-    (newlines, ESC, bidi overrides, U+FFFF …) become escapes."""
-    if text.isprintable():
-        return text
-    return "".join(_escape(c) if unicodedata.category(c) in _UNSAFE else c for c in text)
-
-
-_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
-
-
-def _escape(char: str) -> str:
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 \
-        else f"\\U{code:08x}"
-
-
-def entry_json(info: EntryInfo) -> dict[str, Any]:
-    """One entry for ``--json``: dates in ISO 8601, the section as its label."""
-    return {"id": info.id, "section": section_label(info.section), "title": info.title,
-            "source": info.source, "published": info.published.isoformat(),
-            "updated": info.updated.isoformat(), "page": info.page,
-            "hidden": info.hidden.isoformat() if info.hidden else None}
-
-
-def render_entries(infos: Iterable[EntryInfo]) -> str:
-    """One line per entry: id, updated, section, source, title, and whether hidden."""
-    lines = []
-    for info in infos:
-        mark = f"  HIDDEN since {info.hidden:%Y-%m-%d %H:%M}" if info.hidden else ""
-        lines.append(f"{printable(info.id)}  {info.updated:%Y-%m-%d %H:%M}  "
-                     f"{printable(section_label(info.section))}  [{printable(info.source)}]"
-                     f"{mark}\n    {printable(info.title)}")
-    return "\n".join(lines) if lines else "no entries"
-
-
-__all__ = ["DEFAULT_LIMIT", "VisibilityChange", "entry_json", "find_section", "hide_entry",
-           "list_entries", "printable", "render_entries", "unhide_entry"]
+__all__ = ["DEFAULT_LIMIT", "VisibilityChange", "find_section", "hide_entry", "list_entries",
+           "unhide_entry"]
