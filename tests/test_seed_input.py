@@ -28,10 +28,10 @@ from feedsvc.localread import read_regular_file
 from feedsvc.names import from_store_key, printable, store_key
 from feedsvc.publish import publish
 from feedsvc.seeds import prepare as prep
-from feedsvc.seeds.ingest import ingest_seeds, open_store
+from feedsvc.seeds.ingest import ingest_seeds
 from feedsvc.seeds.parse import ParseOptions
 from feedsvc.seeds.scan import SeedFile, scan_seeds
-from feedsvc.store import Store
+from feedsvc.store import Store, open_store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
 
 BODY = ("The council met on Tuesday and agreed a budget for the harbor, the school"

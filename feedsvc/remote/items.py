@@ -8,7 +8,6 @@ beside the feed's :class:`FeedMeta`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,10 +61,4 @@ class RawEntry:
     content_base: str
 
 
-def iter_texts(item: RemoteItem) -> Iterator[str]:
-    """Title and categories: what include/exclude rules are matched against."""
-    yield item.title
-    yield from item.categories
-
-
-__all__ = ["FeedMeta", "ParsedFeed", "RawEntry", "RemoteItem", "iter_texts"]
+__all__ = ["FeedMeta", "ParsedFeed", "RawEntry", "RemoteItem"]

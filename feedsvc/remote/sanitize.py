@@ -29,7 +29,6 @@ _BLOCK = re.compile(
     r"figcaption|dl|dt|dd|header|footer|aside|details|summary|hr))\b[^>]*>")
 _ATTR_VALUE = re.compile(r'="([^"]*)"')
 _URL_ATTRS = (" href", " src", " cite")
-_WS = re.compile(r"\s+")
 
 
 def html_to_text(markup: str) -> str:

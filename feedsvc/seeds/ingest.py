@@ -19,7 +19,7 @@ from ..deduper import Deduper
 from ..errors import InputError
 from ..models import Decision, FileOutcome
 from ..names import printable
-from ..store import BulkWriter, FileState, Store, open_store
+from ..store import BulkWriter, FileState, Store
 from .parse import ParseOptions
 from .prepare import Prepared, prepared
 from .scan import SeedFile, scan_seeds
@@ -154,4 +154,4 @@ def _chunks(items: Iterable[Prepared], size: int) -> Iterator[list[Prepared]]:
         yield chunk
 
 
-__all__ = ["IngestReport", "ingest_seeds", "open_store"]
+__all__ = ["IngestReport", "ingest_seeds"]
