@@ -6,22 +6,19 @@ implementation; :func:`open_store` opens the one a configuration names.
 
 from __future__ import annotations
 
-from .sqlite import (
-    MIGRATIONS,
+from .records import (
     SEEDS,
-    BulkWriter,
     Encoded,
     FileState,
     KnownItem,
     RunInfo,
     SourceItem,
     SourceState,
-    Store,
     StoreStatus,
     decode_strings,
     encode_strings,
-    open_store,
 )
+from .sqlite import MIGRATIONS, BulkWriter, Store, open_store
 
 __all__ = [
     "MIGRATIONS",
