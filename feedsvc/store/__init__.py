@@ -18,7 +18,8 @@ from .records import (
     decode_strings,
     encode_strings,
 )
-from .sqlite import MIGRATIONS, BulkWriter, Store, open_store
+from .schema import MIGRATIONS
+from .sqlite import BulkWriter, Store, open_store
 
 __all__ = [
     "MIGRATIONS",
