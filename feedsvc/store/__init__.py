@@ -6,6 +6,7 @@ implementation; :func:`open_store` opens the one a configuration names.
 
 from __future__ import annotations
 
+from .bulk import BulkWriter
 from .records import (
     SEEDS,
     Encoded,
@@ -19,7 +20,7 @@ from .records import (
     encode_strings,
 )
 from .schema import MIGRATIONS
-from .sqlite import BulkWriter, Store, open_store
+from .sqlite import Store, open_store
 
 __all__ = [
     "MIGRATIONS",
