@@ -41,7 +41,7 @@ from feedsvc.remote.ingest import (
     source_lines,
     sources_json,
 )
-from feedsvc.store import SourceState, Store
+from feedsvc.store import SourceState, SQLiteStore, Store
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 A = "{http://www.w3.org/2005/Atom}"
@@ -87,7 +87,7 @@ class Site:
         return load_config(path)
 
     def store(self, config: Config) -> Store:
-        return Store.open(config.store.path, site=config.site, clock=self.clock)
+        return SQLiteStore.open(config.store.path, site=config.site, clock=self.clock)
 
     def ingest(self, config: Config, *, force: bool = False) -> SourcesReport:
         with self.store(config) as store:
@@ -921,7 +921,7 @@ def test_run_once_fetches_and_publishes(site: Site) -> None:
     assert Daemon(cfg).run_once() == 0
     atom = (cfg.publish.folder / "world" / "atom.xml").read_bytes()
     assert b"Rice exporters expect a record season" in atom
-    with Store.open(cfg.store.path, site=cfg.site) as store:
+    with SQLiteStore.open(cfg.store.path, site=cfg.site) as store:
         assert store.source_states()["wire"].entries == 2
     assert Decision.NEW.value == "new"
 

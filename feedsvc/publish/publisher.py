@@ -68,7 +68,7 @@ from ..atomic import TEMP_NAME, write_if_changed
 from ..config import Config, SiteConfig
 from ..errors import FeedsvcError, PublishError, StoreError
 from ..models import Entry, Section, SectionPath
-from ..store import Store
+from ..store import SQLiteStore, Store
 from .rendering import (
     ATOM_FILE,
     INDEX_FILE,
@@ -422,7 +422,7 @@ def _shares(states: dict[str, int], files: set[str]) -> int:
 def _own_share(job: _PageJob, db: Path, share: int) -> _ShareResult:
     """A second process's share of the pages, read through its own connection."""
     result = _ShareResult()
-    with Store.open(db, site=job.site, readonly=True) as store:
+    with SQLiteStore.open(db, site=job.site, readonly=True) as store:
         _write_share(job, store, share, result)
     return result
 

@@ -52,7 +52,7 @@ from ..clock import Clock, system_clock
 from ..config import Config, FetchConfig, SourceConfig, usable_cores
 from ..errors import FetchError, StoreError
 from ..models import Article, Decision
-from ..store import Encoded, KnownItem, SourceItem, SourceState, Store
+from ..store import Encoded, KnownItem, SourceItem, SourceState, Store, open_store
 from ..urls import masked, without_credentials
 from .fetch import (
     Credentials,
@@ -973,7 +973,7 @@ def read_store(config: Config) -> Store | None:
     if not Path(config.store.path).is_file():
         return None
     try:
-        return Store.open(config.store.path, site=config.site, readonly=True)
+        return open_store(config, readonly=True)
     except StoreError:
         return None
 

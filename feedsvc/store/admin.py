@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import EntryError
 from ..models import EntryInfo, SectionPath, section_label
-from .sqlite import Store
+from .base import Store
 
 #: Entries ``feedsvc entries`` lists unless told otherwise.
 DEFAULT_LIMIT = 50

@@ -2,7 +2,7 @@
 memory and written with one ``executemany`` per table when it ends.
 
 :meth:`BulkMixin.bulk` opens the batch (one transaction, holding the write
-lock) and hands out a :class:`BulkWriter`, whose lookups see the batch's own
+lock) and hands out a :class:`SQLiteBulkWriter`, whose lookups see the batch's own
 pending rows before the store's, as the dedup decision needs.
 """
 
@@ -34,7 +34,7 @@ class _Planned:
     new: bool  # inserted by this batch (else: updated by it, if revised)
 
 
-class BulkWriter:
+class SQLiteBulkWriter:
     """The writes of one batch of files, kept in memory and written with one
     ``executemany`` per table when the batch ends (:meth:`BulkMixin.bulk`).
 
@@ -156,10 +156,10 @@ class BulkMixin(FilesMixin, EntriesMixin):
     """Batches of files written the fast way."""
 
     @contextmanager
-    def bulk(self) -> Iterator[BulkWriter]:
-        """A batch of files written the fast way: see :class:`BulkWriter`.
+    def bulk(self) -> Iterator[SQLiteBulkWriter]:
+        """A batch of files written the fast way: see :class:`SQLiteBulkWriter`.
         Committed when the block ends, rolled back whole if it raises."""
         with self.batch():  # which also turns sqlite3 errors into StoreError
-            writer = BulkWriter(self)
+            writer = SQLiteBulkWriter(self)
             yield writer
             writer.flush()

@@ -90,7 +90,7 @@ class _Held:
     pages: set[str]
 
 
-# Rows written in bulk, with the numbers the writer handed out (see BulkWriter, _Held).
+# Rows written in bulk, with the numbers the writer handed out (see SQLiteBulkWriter, _Held).
 _INSERT_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated)
     VALUES (?, ?, ?, ?, ?, ?)"""
 _INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, content_hash,

@@ -1,4 +1,12 @@
-"""The SQLite store: the only module that speaks SQL.
+"""The SQLite store: :class:`SQLiteStore`, the embedded backend of
+:class:`~feedsvc.store.base.Store`, made of one mixin per concern, each with
+its own SQL: the schema (:mod:`~feedsvc.store.schema`), file states
+(:mod:`~feedsvc.store.files`), entries and versions
+(:mod:`~feedsvc.store.entries`), the bulk path (:mod:`~feedsvc.store.bulk`),
+remote sources (:mod:`~feedsvc.store.sources`), runs and status
+(:mod:`~feedsvc.store.runs`) and publishing (:mod:`~feedsvc.store.publishing`),
+over the connection, transactions and section tree they share
+(:mod:`~feedsvc.store.core`).  This module opens and closes it.
 
 Entries keep every distinct version of their text (``versions``), so nothing
 is lost; the current version is the newest one, so a wrong merge is undone by
@@ -11,8 +19,8 @@ transaction) and each file in :meth:`Store.file_savepoint`, so a failing file
 rolls back alone and a killed process loses at most the open batch.  Each
 write method also runs in its own savepoint, so it never leaves half a row.
 
-Rows never leave this module: they become the frozen types of
-:mod:`feedsvc.models` (or the small ones below) first.
+Rows never leave the store: they become the frozen types of
+:mod:`feedsvc.models` (or those of :mod:`feedsvc.store.records`) first.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Self
 from ..clock import Clock, system_clock
 from ..config import Config, SiteConfig
 from ..errors import DataFolderError, StoreError
+from .base import Store
 from .bulk import BulkMixin
 from .entries import EntriesMixin
 from .files import FilesMixin
@@ -33,15 +42,15 @@ from .schema import SchemaMixin
 from .sources import SourcesMixin
 
 
-class Store(SchemaMixin, BulkMixin, FilesMixin, SourcesMixin, EntriesMixin, RunsMixin,
-            PublishingMixin):
+class SQLiteStore(SchemaMixin, BulkMixin, FilesMixin, SourcesMixin, EntriesMixin, RunsMixin,
+                  PublishingMixin):
     """An open store; use :meth:`open`."""
 
     # -- opening -------------------------------------------------------------
 
     @classmethod
     def open(cls, path: Path, *, clock: Clock = system_clock, site: SiteConfig,
-             readonly: bool = False) -> Store:
+             readonly: bool = False) -> SQLiteStore:
         """Open (creating and migrating unless ``readonly``) the store at ``path``."""
         path = Path(path).absolute()
         conn: sqlite3.Connection | None = None
@@ -91,5 +100,5 @@ def _make_folder(folder: Path) -> None:
 
 
 def open_store(config: Config, *, readonly: bool = False) -> Store:
-    """The store a configuration names (see :meth:`Store.open`)."""
-    return Store.open(config.store.path, site=config.site, readonly=readonly)
+    """The store a configuration names (see :meth:`SQLiteStore.open`)."""
+    return SQLiteStore.open(config.store.path, site=config.site, readonly=readonly)
