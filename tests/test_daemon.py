@@ -51,7 +51,7 @@ from feedsvc.daemon.policy import (
 )
 from feedsvc.daemon.watch import is_seed_change
 from feedsvc.errors import ConfigError
-from feedsvc.store import Store
+from feedsvc.store import SQLiteStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -353,7 +353,7 @@ def fill(project: Path, bank: Path, count: int) -> None:
 
 def store_view(db: Path) -> list[tuple[Any, ...]]:
     """Every entry as a reader sees it, minus the times."""
-    with Store.open(db, site=SiteConfig(), readonly=True) as store:
+    with SQLiteStore.open(db, site=SiteConfig(), readonly=True) as store:
         assert store.integrity_check() == []
         return sorted((e.id, e.section, e.title, e.authors, e.paragraphs, e.page)
                       for e in store.iter_entries())

@@ -32,7 +32,7 @@ from feedsvc.dedup import (
 )
 from feedsvc.lsh import LshIndex, band_keys, bands_for
 from feedsvc.models import Article, Decision, Entry, VersionBody
-from feedsvc.store import Store
+from feedsvc.store import SQLiteStore
 
 TRAM = (
     "The city council voted 31 to 9 on Tuesday to build a light rail line between the central "
@@ -394,7 +394,7 @@ class Ingest:
 
     def __init__(self, path: Path, threshold: float = 0.8) -> None:
         self.clock = Ticker()
-        self.store = Store.open(path, clock=self.clock, site=SiteConfig())
+        self.store = SQLiteStore.open(path, clock=self.clock, site=SiteConfig())
         self.threshold = threshold
         keys, sigs = self.store.load_signatures()
         self.index = LshIndex.from_arrays(keys, sigs, threshold)

@@ -46,7 +46,7 @@ from conftest import SAMPLE, feedsvc
 
 from feedsvc.config import SiteConfig
 from feedsvc.models import Entry, SectionPath
-from feedsvc.store import Store
+from feedsvc.store import SQLiteStore
 
 pytestmark = pytest.mark.interop
 
@@ -358,7 +358,7 @@ def _from_store(db: Path, base_url: str) -> tuple[tuple[Doc, ...], dict[str, Ent
     site_cfg = SiteConfig(title="Interop Daily", base_url=base_url)
     docs: list[Doc] = []
     everything: dict[str, Entry] = {}
-    with Store.open(db, site=site_cfg, readonly=True) as store:
+    with SQLiteStore.open(db, site=site_cfg, readonly=True) as store:
         sections = store.sections()
         slug_of = {s.path: s.slug_path for s in sections}
         for section in sections:

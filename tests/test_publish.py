@@ -33,7 +33,7 @@ from feedsvc.errors import PublishError
 from feedsvc.models import Article, Entry, Section, SectionPath
 from feedsvc.publish.output import STATE_FILE, OutputFolder
 from feedsvc.publish.publisher import PublishReport, publish
-from feedsvc.store import Store
+from feedsvc.store import SQLiteStore, Store
 
 SITE = SiteConfig(title="Test Times", base_url="http://localhost:8000/", author="Test Desk")
 A = "{http://www.w3.org/2005/Atom}"
@@ -62,7 +62,7 @@ class Site:
     config: Config
 
     def store(self, db: Path | None = None) -> Store:
-        return Store.open(db or self.db, clock=self.clock, site=self.config.site)
+        return SQLiteStore.open(db or self.db, clock=self.clock, site=self.config.site)
 
     def publish(self, config: Config | None = None, db: Path | None = None) -> PublishReport:
         with self.store(db) as store:
@@ -333,7 +333,7 @@ def test_a_failure_before_the_rename_leaves_the_old_file_whole(site: Site, kille
         from feedsvc.config import Config, PublishConfig, SiteConfig
         from feedsvc.errors import PublishError
         from feedsvc.publish import publish
-        from feedsvc.store import Store
+        from feedsvc.store import SQLiteStore
         # No file may grow past 100 KB: pages fit, the root feed does not.
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
         if {killed!r}:
@@ -341,7 +341,7 @@ def test_a_failure_before_the_rename_leaves_the_old_file_whole(site: Site, kille
         site = SiteConfig(title={SITE.title!r}, base_url={SITE.base_url!r}, author={SITE.author!r})
         config = Config(site=site, publish=PublishConfig(folder=Path({str(site.out)!r}),
                         summary_chars=200))
-        with Store.open(Path({str(site.db)!r}), site=site) as store:
+        with SQLiteStore.open(Path({str(site.db)!r}), site=site) as store:
             try:
                 publish(store, config)
             except PublishError as exc:

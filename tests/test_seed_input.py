@@ -31,7 +31,7 @@ from feedsvc.seeds import prepare as prep
 from feedsvc.seeds.ingest import ingest_seeds
 from feedsvc.seeds.parse import ParseOptions
 from feedsvc.seeds.scan import SeedFile, scan_seeds
-from feedsvc.store import Store, open_store
+from feedsvc.store import SQLiteStore, open_store
 from feedsvc.xmltext import drop_unpublishable, first_unpublishable
 
 BODY = ("The council met on Tuesday and agreed a budget for the harbor, the school"
@@ -213,7 +213,7 @@ def check_names_everywhere(project: Path, written: dict[bytes, str]) -> None:
     db = project / "data" / "feedsvc.db"
     keys = [k for (k,) in sqlite3.connect(db).execute("SELECT path FROM files")]
     assert len(set(keys)) == len(keys)
-    with Store.open(db, site=load_config(None).site, readonly=True) as store:
+    with SQLiteStore.open(db, site=load_config(None).site, readonly=True) as store:
         states = store.file_states()
     by_name = {os.fsencode(rel): st.decision.value for rel, st in states.items()}
     for name, decision in written.items():

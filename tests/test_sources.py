@@ -36,7 +36,7 @@ from feedsvc.errors import ConfigError
 from feedsvc.models import Decision
 from feedsvc.publish import publish
 from feedsvc.remote.ingest import SourceReport, SourcesReport, ingest_sources
-from feedsvc.store import SourceState, Store
+from feedsvc.store import SourceState, SQLiteStore, Store
 
 FEEDS = Path(__file__).resolve().parent / "feeds"
 A = "{http://www.w3.org/2005/Atom}"
@@ -82,7 +82,7 @@ class Site:
         return load_config(path)
 
     def store(self, config: Config) -> Store:
-        return Store.open(config.store.path, site=config.site, clock=self.clock)
+        return SQLiteStore.open(config.store.path, site=config.site, clock=self.clock)
 
     def ingest(self, config: Config, *, force: bool = False) -> SourcesReport:
         with self.store(config) as store:
@@ -918,7 +918,7 @@ def test_run_once_fetches_and_publishes(site: Site) -> None:
     assert Daemon(cfg).run_once() == 0
     atom = (cfg.publish.folder / "world" / "atom.xml").read_bytes()
     assert b"Rice exporters expect a record season" in atom
-    with Store.open(cfg.store.path, site=cfg.site) as store:
+    with SQLiteStore.open(cfg.store.path, site=cfg.site) as store:
         assert store.source_states()["wire"].entries == 2
     assert Decision.NEW.value == "new"
 

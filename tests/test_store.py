@@ -30,6 +30,7 @@ from feedsvc.store import (
     RunInfo,
     SourceItem,
     SourceState,
+    SQLiteStore,
     Store,
 )
 
@@ -57,7 +58,7 @@ def db(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db: Path, clock: Ticker) -> Iterator[Store]:
-    with Store.open(db, clock=clock, site=SITE) as s:
+    with SQLiteStore.open(db, clock=clock, site=SITE) as s:
         yield s
 
 
@@ -112,22 +113,22 @@ def test_open_creates_folder_and_migrates_from_empty(store: Store, db: Path) -> 
 
 
 def test_reopening_changes_nothing(db: Path, clock: Ticker) -> None:
-    with Store.open(db, clock=clock, site=SITE) as s:
+    with SQLiteStore.open(db, clock=clock, site=SITE) as s:
         add(s, art(1))
         before = s.sections()
     clock.now += timedelta(days=3)
-    with Store.open(db, clock=clock, site=SITE) as s:
+    with SQLiteStore.open(db, clock=clock, site=SITE) as s:
         assert s.sections() == before
         assert s.status().entries == 1
     assert user_version(db) == len(MIGRATIONS)
 
 
 def test_a_newer_schema_is_refused(db: Path) -> None:
-    Store.open(db, site=SITE).close()
+    SQLiteStore.open(db, site=SITE).close()
     sql(db, f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     for readonly in (False, True):
         with pytest.raises(StoreError, match="newer") as err:
-            Store.open(db, site=SITE, readonly=readonly)
+            SQLiteStore.open(db, site=SITE, readonly=readonly)
         assert err.value.where == str(db)
 
 
@@ -136,22 +137,22 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path, readonly: bool
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"these are not the bytes of a database\n" * 100)
     with pytest.raises(StoreError, match="not a database") as err:
-        Store.open(junk, site=SITE, readonly=readonly)
+        SQLiteStore.open(junk, site=SITE, readonly=readonly)
     assert err.value.where == str(junk)
 
 
 def test_readonly_needs_an_existing_store_and_never_creates_one(db: Path) -> None:
     with pytest.raises(StoreError) as err:
-        Store.open(db, site=SITE, readonly=True)
+        SQLiteStore.open(db, site=SITE, readonly=True)
     assert err.value.where == str(db)
     assert not db.exists()
 
 
 def test_readonly_reads_but_cannot_write(db: Path) -> None:
-    with Store.open(db, site=SITE) as s:
+    with SQLiteStore.open(db, site=SITE) as s:
         add(s, art(1))
     before = db.read_bytes()
-    with Store.open(db, site=SITE, readonly=True) as ro:
+    with SQLiteStore.open(db, site=SITE, readonly=True) as ro:
         assert ro.status().entries == 1
         assert [e.title for e in ro.iter_entries()] == ["Story 1"]
         with pytest.raises(StoreError):
@@ -163,7 +164,7 @@ def test_an_old_schema_is_not_upgraded_by_a_reader(db: Path) -> None:
     db.parent.mkdir()
     sql(db, "CREATE TABLE t (x)")
     with pytest.raises(StoreError, match="schema version 0"):
-        Store.open(db, site=SITE, readonly=True)
+        SQLiteStore.open(db, site=SITE, readonly=True)
     assert user_version(db) == 0
 
 
@@ -204,11 +205,11 @@ def test_root_entries_have_no_section_in_their_id(store: Store) -> None:
 
 def test_identity_is_permanent_across_revisions_reopen_and_config(db: Path,
                                                                   clock: Ticker) -> None:
-    with Store.open(db, clock=clock, site=SITE) as s:
+    with SQLiteStore.open(db, clock=clock, site=SITE) as s:
         entry = add(s, art(1))
         feeds = s.sections()
     clock.now += timedelta(days=40)
-    with Store.open(db, clock=clock, site=SiteConfig(base_url="http://elsewhere.test/")) as s:
+    with SQLiteStore.open(db, clock=clock, site=SiteConfig(base_url="http://elsewhere.test/")) as s:
         revised = revise(s, entry.id, art(1, title="Story 1, updated"))
         added = add(s, art(2, section=("National", "Politics", "Diet")))
         assert s.sections()[:3] == feeds
@@ -346,8 +347,8 @@ def test_a_killed_process_loses_only_its_open_batch(db: Path) -> None:
         from feedsvc.config import SiteConfig
         from feedsvc.dedup import fingerprint
         from feedsvc.models import Article
-        from feedsvc.store import Store
-        s = Store.open(Path({str(db)!r}), site=SiteConfig())
+        from feedsvc.store import SQLiteStore
+        s = SQLiteStore.open(Path({str(db)!r}), site=SiteConfig())
         def add(n):
             a = Article(("A",), f"t{{n}}", (), None, (f"body {{n}}",))
             fp = fingerprint(a)
@@ -360,7 +361,7 @@ def test_a_killed_process_loses_only_its_open_batch(db: Path) -> None:
             os._exit(9)
     """)
     subprocess.run([sys.executable, "-c", script], check=False, timeout=60)
-    with Store.open(db, site=SITE) as s:
+    with SQLiteStore.open(db, site=SITE) as s:
         assert [e.title for e in s.iter_entries()] == ["t1"]
         assert s.integrity_check() == []
 
@@ -370,9 +371,9 @@ def test_a_killed_process_loses_only_its_open_batch(db: Path) -> None:
 
 
 def test_a_reader_sees_sections_that_a_writer_mints_later(db: Path) -> None:
-    with Store.open(db, site=SITE) as writer:
+    with SQLiteStore.open(db, site=SITE) as writer:
         add(writer, art(1))
-        with Store.open(db, site=SITE, readonly=True) as reader:
+        with SQLiteStore.open(db, site=SITE, readonly=True) as reader:
             entry = add(writer, art(2, section=("Sports", "Sumo")))
             assert [e.section for e in reader.iter_entries()][-1] == ("Sports", "Sumo")
             assert reader.sections()[-1].slug_path == "sports/sumo"
@@ -458,13 +459,13 @@ def test_status_of_an_unfinished_failed_run(store: Store) -> None:
 
 
 def test_integrity_check_reports_broken_invariants(db: Path) -> None:
-    with Store.open(db, clock=fixed_clock(DAY), site=SITE) as s:
+    with SQLiteStore.open(db, clock=fixed_clock(DAY), site=SITE) as s:
         one, two = add(s, art(1)), add(s, art(2))
         assert s.integrity_check() == []
     # behind the store's back (a plain connection does not enforce foreign keys)
     sql(db, "DELETE FROM versions WHERE id = ?", one.version)
     sql(db, "UPDATE versions SET entry_seq = 99 WHERE id = ?", two.version)
-    with Store.open(db, site=SITE) as s:
+    with SQLiteStore.open(db, site=SITE) as s:
         assert s.integrity_check() == [f"versions row {two.version}: missing entries row",
                                        f"entry {one.id}: has no version",
                                        f"entry {two.id}: has no version"]

@@ -25,7 +25,7 @@ from typing import Any
 from ..config import SiteConfig
 from ..errors import FeedsvcError, PublishError, StoreError
 from ..models import Section, SectionPath
-from ..store import Store
+from ..store import SQLiteStore, Store
 from .output import OutputFolder, write
 from .rendering import Skipped, render_page
 
@@ -173,7 +173,7 @@ def page_shares(states: dict[str, int], files: set[str]) -> int:
 def _own_share(job: PageJob, db: Path, share: int) -> ShareResult:
     """A second process's share of the pages, read through its own connection."""
     result = ShareResult()
-    with Store.open(db, site=job.site, readonly=True) as store:
+    with SQLiteStore.open(db, site=job.site, readonly=True) as store:
         _write_share(job, store, share, result)
     return result
 

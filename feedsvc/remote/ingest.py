@@ -43,7 +43,7 @@ from pathlib import Path
 from ..clock import Clock, system_clock
 from ..config import Config, SourceConfig
 from ..errors import FetchError, StoreError
-from ..store import SourceState, Store
+from ..store import SourceState, Store, open_store
 from .apply import Applier
 from .fetch import Fetcher, Outcome, user_agent
 from .plans import Fetched, Plan, SourceReport, SourcesReport, stored_url
@@ -299,7 +299,7 @@ def read_store(config: Config) -> Store | None:
     if not Path(config.store.path).is_file():
         return None
     try:
-        return Store.open(config.store.path, site=config.site, readonly=True)
+        return open_store(config, readonly=True)
     except StoreError:
         return None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import EntryError
 from ..models import EntryInfo, SectionPath
-from .sqlite import Store
+from .base import Store
 
 #: Entries ``feedsvc entries`` lists unless told otherwise.
 DEFAULT_LIMIT = 50
