@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedsvc.cli.status import render_store_status
 from feedsvc.clock import fixed_clock
 from feedsvc.config import SiteConfig
 from feedsvc.dedup import K, fingerprint
@@ -436,7 +437,7 @@ def test_status(store: Store, clock: Ticker) -> None:
     assert status.last_run == RunInfo("ingest", DAY, DAY + timedelta(seconds=5),
                                       {"new": 2, "rejected": 1, "revised": 1}, None)
     assert status.rejected == (("bad.txt", "empty file"),)
-    assert status.render().splitlines() == [
+    assert render_store_status(status).splitlines() == [
         "entries: 2 (3 versions)",
         "  National / Politics  1",
         "  World                1",
@@ -455,7 +456,7 @@ def test_status_of_an_unfinished_failed_run(store: Store) -> None:
     last = status.last_run
     assert last is not None and (last.kind, last.finished, last.counts) == ("ingest", None, {})
     assert "last run: ingest, started 2026-11-27 09:30:00 UTC, unfinished: nothing done" in \
-        status.render()
+        render_store_status(status)
 
 
 def test_integrity_check_reports_broken_invariants(db: Path) -> None:

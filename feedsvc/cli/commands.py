@@ -50,6 +50,7 @@ from .status import (
     heartbeat_json,
     render_failures,
     render_heartbeat,
+    render_store_status,
     source_failures,
 )
 
@@ -225,7 +226,7 @@ def status(config_path: Path | None, verbose: int, quiet: int, db: Path | None,
                    "daemon": heartbeat_json(beat, now, alive)}
             click.echo(json.dumps(doc, indent=2, default=str, ensure_ascii=False))
         else:
-            click.echo(st.render())
+            click.echo(render_store_status(st))
             if cfg.sources:
                 click.echo(render_failures(failing))
             click.echo(render_heartbeat(beat, now, alive))

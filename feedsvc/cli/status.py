@@ -1,6 +1,8 @@
-"""What ``feedsvc status`` shows besides the store's counts, as text or ``--json``.
+"""What ``feedsvc status`` shows, as text or ``--json``.
 
-The remote sources that are failing, and the daemon's heartbeat
+The store's counts, last run, rejected files and hidden entries
+(:class:`~feedsvc.store.StoreStatus`), the remote sources that are failing,
+and the daemon's heartbeat
 (:mod:`feedsvc.daemon.heartbeat`, read as it is and judged by
 :func:`~feedsvc.daemon.heartbeat.liveness`).
 
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..daemon.heartbeat import Heartbeat, liveness, to_json
-from ..store import SourceState
+from ..store import SourceState, StoreStatus
 
 #: Characters that could end a line or drive a terminal (C0, DEL, C1, the
 #: Unicode line and paragraph separators): an error text quotes servers.
@@ -34,6 +36,29 @@ class SourceFailure:
     failed_at: datetime | None  # the last failed fetch
     in_a_row: int  # consecutive failed fetches
     disabled: str | None  # why it is no longer fetched (410 Gone)
+
+
+def render_store_status(status: StoreStatus) -> str:
+    """The status as a few lines of plain text."""
+    lines = [f"entries: {status.entries} ({status.versions} versions)"]
+    width = max(map(len, status.entries_by_section), default=0)
+    lines += [f"  {label or '(root)':<{width}}  {count}"
+              for label, count in status.entries_by_section.items()]
+    run = status.last_run
+    if run is None:
+        lines.append("last run: none")
+    else:
+        end = f"finished {run.finished:%Y-%m-%d %H:%M:%S}" if run.finished else "unfinished"
+        counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) or "nothing done"
+        lines.append(f"last run: {run.kind}, started {run.started:%Y-%m-%d %H:%M:%S} UTC,"
+                     f" {end}: {counts}")
+        if run.error:
+            lines.append(f"  error: {run.error}")
+    lines.append(f"rejected files: {len(status.rejected)}")
+    lines += [f"  {path}: {message}" for path, message in status.rejected]
+    lines.append(f"hidden entries: {len(status.hidden)}")
+    lines += [f"  {entry_id}" for entry_id in status.hidden]
+    return "\n".join(lines)
 
 
 def source_failures(states: Mapping[str, SourceState],

@@ -60,28 +60,6 @@ class StoreStatus:
     rejected: tuple[tuple[str, str], ...]
     hidden: tuple[str, ...] = ()  # ids of the entries taken out of publishing
 
-    def render(self) -> str:
-        """The status as a few lines of plain text."""
-        lines = [f"entries: {self.entries} ({self.versions} versions)"]
-        width = max(map(len, self.entries_by_section), default=0)
-        lines += [f"  {label or '(root)':<{width}}  {count}"
-                  for label, count in self.entries_by_section.items()]
-        run = self.last_run
-        if run is None:
-            lines.append("last run: none")
-        else:
-            end = f"finished {run.finished:%Y-%m-%d %H:%M:%S}" if run.finished else "unfinished"
-            counts = ", ".join(f"{k} {v}" for k, v in run.counts.items()) or "nothing done"
-            lines.append(f"last run: {run.kind}, started {run.started:%Y-%m-%d %H:%M:%S} UTC,"
-                         f" {end}: {counts}")
-            if run.error:
-                lines.append(f"  error: {run.error}")
-        lines.append(f"rejected files: {len(self.rejected)}")
-        lines += [f"  {path}: {message}" for path, message in self.rejected]
-        lines.append(f"hidden entries: {len(self.hidden)}")
-        lines += [f"  {entry_id}" for entry_id in self.hidden]
-        return "\n".join(lines)
-
 
 @dataclass(frozen=True, slots=True)
 class SourceState:
