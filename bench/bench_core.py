@@ -8,7 +8,10 @@ floor (scandir + sort, read every file once), cold ingest (fresh store),
 warm re-run (nothing changed), cold publish (fresh output folder; it begins
 with a no-op ingest), warm re-publish (nothing may be rewritten), feeds only
 (feed and index files deleted, pages kept, publish again).  Then the store's
-decision per file is compared with the generator's manifest.
+decision per file is compared with the generator's manifest.  Last, one new
+file (``newfile``): an unchanged ``publish``, then a new article dropped into
+the folder and ``publish`` again, three times; the files are removed afterwards
+(their entries stay in the store).
 Prints a table of figure vs target and writes ``bench/out/results.json``.
 """
 
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import sqlite3
@@ -45,7 +49,9 @@ TARGETS = {
     "publish_s": 15.0,
     "peak_mb": 500.0,
 }
-STEPS = ("floor", "ingest", "rerun", "publish", "republish", "feeds", "accuracy")
+STEPS = ("floor", "ingest", "rerun", "publish", "republish", "feeds", "accuracy", "newfile")
+#: New files dropped in, one publish each, by the ``newfile`` step.
+NEW_FILES = 3
 #: The files of a section that are feeds or indexes (not article pages).
 FEED_FILES = ("atom.xml", "rss.xml", "index.html")
 
@@ -199,6 +205,42 @@ def describe(r: Run) -> dict[str, Any]:
     }
 
 
+def new_article(rng: random.Random, words: list[str]) -> str:
+    """A seed file's text no stored article is near: random words."""
+    paragraphs = [" ".join(rng.choice(words) for _ in range(60)) + "." for _ in range(6)]
+    title = " ".join(rng.choice(words) for _ in range(7)).capitalize()
+    return "\n".join(["National / Politics", title, "by Bench Writer", "Staff Writer", "",
+                      "\n\n".join(paragraphs), ""])
+
+
+def one_new_file(cli: Cli) -> dict[str, Any]:
+    """An unchanged publish, then NEW_FILES times: one new file, publish."""
+    if not cli.out.exists():
+        cli("newfile-setup", "publish", "--out", str(cli.out))
+    words = sorted({w.strip(".,") for w in re.findall(r"[a-z]{4,}", " ".join(
+        p.read_text(encoding="utf-8", errors="replace")
+        for p in sorted(cli.seeds.iterdir())[:50]))})
+    rng = random.Random(time.time_ns())
+    unchanged = cli("newfile-unchanged", "publish", "--out", str(cli.out))
+    runs: list[Run] = []
+    added: list[Path] = []
+    try:
+        for i in range(NEW_FILES):
+            path = cli.seeds / f"zz-bench-new-{os.getpid()}-{i}.txt"
+            path.write_text(new_article(rng, words), encoding="utf-8")
+            added.append(path)
+            runs.append(cli(f"newfile-{i}", "publish", "--out", str(cli.out)))
+    finally:
+        for path in added:
+            path.unlink(missing_ok=True)
+    walls = sorted(r.wall for r in runs)
+    mid = runs[[r.wall for r in runs].index(walls[len(walls) // 2])]
+    return {**describe(mid), "unchanged_wall_s": round(unchanged.wall, 3),
+            "new_walls_s": [round(w, 3) for w in walls],
+            "over_unchanged_s": round(mid.wall - unchanged.wall, 3),
+            "unchanged_peak_mb": round(max(unchanged.maxrss_mb, unchanged.tree_peak_mb), 1)}
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """relpath -> (mtime_ns, size) of every file under ``folder``."""
     snap: dict[str, tuple[int, int]] = {}
@@ -322,6 +364,13 @@ def table(results: dict[str, Any]) -> str:
     add("peak memory, all steps", peak, "MB", TARGETS["peak_mb"])
     if fl.get("read_s") and s.get("ingest"):
         add("cold ingest / floor", s["ingest"]["wall_s"] / fl["read_s"], "x")
+    nf = s.get("newfile")
+    if nf:
+        add("one new file, then publish (median)", nf["wall_s"], "s")
+        add("  unchanged publish, same run", nf["unchanged_wall_s"], "s")
+        rows.append(("  new file over unchanged", f"{nf['over_unchanged_s']:,.2f} s", "≤ 0.2 s",
+                     verdict(nf["over_unchanged_s"], 0.2)))
+        add("  peak memory (process tree)", max(nf["maxrss_mb"], nf["tree_peak_mb"]), "MB")
     rp = s.get("republish", {})
     if "files_changed" in rp:
         rows.append(("re-publish: files rewritten", str(rp["files_changed"]), "= 0",
@@ -441,8 +490,11 @@ def main(argv: list[str] | None = None) -> None:
     if "accuracy" in steps and cli.db.exists():
         s["accuracy"] = accuracy(cli.db, manifest)
         print("accuracy: " + json.dumps(s["accuracy"]["confusion"]))
+    if "newfile" in steps and cli.db.exists():
+        report("newfile", one_new_file(cli))
 
-    timed = [v for k, v in s.items() if k in ("ingest", "rerun", "publish", "republish", "feeds")]
+    timed = [v for k, v in s.items()
+             if k in ("ingest", "rerun", "publish", "republish", "feeds", "newfile")]
     results["peak_mb"] = max((max(v["maxrss_mb"], v["tree_peak_mb"]) for v in timed),
                              default=None)
     results["environment"]["loadavg_after"] = os.getloadavg()

@@ -5,8 +5,9 @@ MinHash signatures (:func:`feedsvc.dedup.signature`) are cut into bands
 band is hashed to a bucket key (:func:`band_keys`, vectorised over many
 signatures).  :class:`LshIndex` maps bucket keys to version ids, so that
 only bodies sharing a band become candidates, which :func:`feedsvc.dedup.verify`
-then checks with the exact similarity.  It is pure and in memory: the
-signatures are loaded from the store (:mod:`feedsvc.deduper`).
+then checks with the exact similarity.  It is pure and in memory: it holds
+the versions a run adds (:mod:`feedsvc.deduper`), while the store keeps
+every version's keys in an indexed table (:mod:`feedsvc.store.bands`).
 """
 
 from __future__ import annotations
@@ -206,8 +207,14 @@ class LshIndex:
 
     def query_keys(self, buckets: list[int] | None, limit: int = 16) -> list[int]:
         """:meth:`query` with the signature's :meth:`band_keys`."""
+        counts = self.shared_counts(buckets)
+        return sorted(counts, key=lambda k: (-counts[k], -k))[:limit]
+
+    def shared_counts(self, buckets: list[int] | None) -> Counter[int]:
+        """How many bands each indexed key shares with ``buckets`` (a
+        signature's :meth:`band_keys`), for the keys that share any."""
         if buckets is None:
-            return []
+            return Counter()
         found: list[int] = []
         stored, keys, directory = self._views
         shift, pending, shared = self._shift, self._pending, self._shared
@@ -223,7 +230,4 @@ class LshIndex:
                     found += shared[bucket]
                 else:
                     found.append(key)
-        if not found:
-            return []
-        counts = Counter(found)
-        return sorted(counts, key=lambda k: (-counts[k], -k))[:limit]
+        return Counter(found)

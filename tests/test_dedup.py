@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from feedsvc.dedup import (
     similarity,
     verify,
 )
+from feedsvc.deduper import Deduper
 from feedsvc.lsh import LshIndex, band_keys, bands_for
 from feedsvc.models import Article, Decision, Entry, VersionBody
 from feedsvc.store import SQLiteStore
@@ -396,13 +398,14 @@ class Ingest:
         self.clock = Ticker()
         self.store = SQLiteStore.open(path, clock=self.clock, site=SiteConfig())
         self.threshold = threshold
-        keys, sigs = self.store.load_signatures()
-        self.index = LshIndex.from_arrays(keys, sigs, threshold)
 
     def __call__(self, a: Article) -> tuple[Match, Entry | None]:
+        # One run per article: candidates come from the store's band keys.
+        deduper = Deduper(self.store, self.threshold)
         fp = fingerprint(a)
         dup = self.store.entry_for_content_hash(fp.content_hash)
-        found = [] if dup else self.index.query(fp.signature)
+        keys = deduper.band_keys([fp])[0]
+        found = [] if dup else deduper.candidates(keys)
         match = decide(dup, verify(a, map(self.store.version_body, found)), self.threshold)
         entry = None
         with self.store.batch(), self.store.file_savepoint():
@@ -413,8 +416,8 @@ class Ingest:
                 assert match.entry_id is not None
                 entry = self.store.add_revision(match.entry_id, a, content_hash=fp.content_hash,
                                                 signature=fp.signature, source="seeds")
-        if entry is not None:
-            self.index.add(entry.version, fp.signature)
+            if entry is not None:  # its keys in the same transaction, as ingest writes them
+                deduper.added(entry.version, keys)
         return match, entry
 
     def later(self, minutes: int = 30) -> None:
@@ -554,3 +557,88 @@ def test_revision_ids_keep_their_shape(ingest: Ingest) -> None:
     _, entry = ingest(article(TRAM))
     assert entry is not None
     assert re.fullmatch(r"tag:localhost,2026-11-27:national/transport/[0-9a-f]{16}", entry.id)
+
+
+# ---------------------------------------------------------------------------
+# the near-duplicate index in the store: band keys in an indexed table
+
+
+TRAM_EDITED = (*TRAM[:-1], TRAM[-1] + " Work starts in spring.")
+
+
+def keys_of(a: Article, threshold: float = 0.8) -> list[int]:
+    keys = band_keys(fingerprint(a).signature.reshape(1, -1), threshold)[0]
+    assert keys is not None
+    return keys
+
+
+def band_rows(path: Path) -> list[tuple[int, int]]:
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.execute("SELECT bucket, version_id FROM bands"))
+
+
+def test_a_later_run_finds_candidates_through_the_stored_band_keys(ingest: Ingest) -> None:
+    _, entry = ingest(article(TRAM))
+    _, other = ingest(article(MARKETS_MONDAY, title="Markets"))
+    assert entry is not None and other is not None
+    bands, _ = bands_for(0.8)
+    # A new run, with nothing in memory: the table alone finds the version.
+    assert ingest.store.versions_sharing(keys_of(article(TRAM))) == [(entry.version, bands)]
+    assert Deduper(ingest.store, 0.8).candidates(keys_of(article(TRAM))) == [entry.version]
+    edited = article(TRAM_EDITED)
+    assert Deduper(ingest.store, 0.8).candidates(keys_of(edited))[0] == entry.version
+    assert ingest.store.versions_sharing(keys_of(article(EDITORIAL_ONE))) == []
+    assert ingest.store.versions_sharing([]) == []
+
+
+def test_every_version_is_indexed_in_the_same_transaction(ingest: Ingest) -> None:
+    _, first = ingest(article(TRAM))
+    ingest.later()
+    revised, second = ingest(article(TRAM_EDITED))
+    assert revised.decision is Decision.REVISED and first and second
+    bands, _ = bands_for(0.8)
+    rows = band_rows(ingest.store.path)
+    assert sorted({v for _, v in rows}) == [first.version, second.version]
+    assert len(rows) == 2 * bands
+    # A file whose transaction rolls back leaves no keys behind.
+    deduper = Deduper(ingest.store, 0.8)
+    with pytest.raises(RuntimeError), ingest.store.batch():
+        entry = ingest.store.add_entry(article(EDITORIAL_ONE), source="seeds",
+                                       content_hash=fingerprint(article(EDITORIAL_ONE)).content_hash,
+                                       signature=fingerprint(article(EDITORIAL_ONE)).signature)
+        deduper.added(entry.version, keys_of(article(EDITORIAL_ONE)))
+        raise RuntimeError("killed")
+    assert band_rows(ingest.store.path) == rows
+
+
+def test_keys_are_rebuilt_for_a_store_from_before_the_table_and_a_new_threshold(
+        tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    ing = Ingest(path)
+    for text in (TRAM, MARKETS_MONDAY, EDITORIAL_ONE):
+        ing(article(text, title=text[0][:30]))
+    ing.store.close()
+    written = band_rows(path)
+    # The store as schema 3 left it: no table, no banding recorded.
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE bands")
+        conn.execute("DROP TABLE settings")
+        conn.execute("PRAGMA user_version = 3")
+    ing = Ingest(path)  # migrates: an empty table
+    assert band_rows(path) == []
+    edited = article(TRAM_EDITED, title=TRAM[0][:30])
+    match, _ = ing(edited)  # the first run rebuilds the keys, then finds the revision
+    assert match.decision is Decision.REVISED
+    assert set(band_rows(path)) >= set(written)
+    # Another threshold, another banding: every key is made again.
+    with ing.store.batch():
+        assert ing.store.ensure_bands(0.7) is True
+    bands, _ = bands_for(0.7)
+    assert bands != bands_for(0.8)[0]
+    assert len(band_rows(path)) == 4 * bands
+    ing.store.close()
+
+
+def test_an_empty_store_has_no_keys_to_ask(ingest: Ingest) -> None:
+    with ingest.store.batch():
+        assert ingest.store.ensure_bands(0.8) is False

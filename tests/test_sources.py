@@ -33,6 +33,7 @@ from feedsvc.config import Config, load_config, parse_config
 from feedsvc.daemon.jobs import feed_job_id, remote_sources
 from feedsvc.daemon.scheduler import Daemon
 from feedsvc.errors import ConfigError
+from feedsvc.lsh import bands_for
 from feedsvc.models import Decision
 from feedsvc.publish import publish
 from feedsvc.remote.ingest import SourceReport, SourcesReport, ingest_sources
@@ -559,6 +560,15 @@ def test_the_same_article_in_two_feeds_is_one_entry(site: Site) -> None:
     publish_dir = _publish(site, cfg)
     atom = (publish_dir / "atom.xml").read_bytes()
     assert atom.count(b"Typhoon season ends") == 1
+    assert_every_version_has_its_band_keys(site, cfg)
+
+
+def assert_every_version_has_its_band_keys(site: Site, cfg: Config) -> None:
+    """Held remote rows and revisions write their near-duplicate keys too."""
+    bands, _ = bands_for(cfg.dedup.threshold)
+    counts = site.rows(cfg, "SELECT v.id, count(b.bucket) FROM versions v"
+                            " LEFT JOIN bands b ON b.version_id = v.id GROUP BY v.id")
+    assert counts and all(n == bands for _, n in counts), counts
 
 
 def test_revision_in_place_and_nothing_deleted(site: Site) -> None:
@@ -585,6 +595,7 @@ def test_revision_in_place_and_nothing_deleted(site: Site) -> None:
     assert new.updated == T0 + timedelta(seconds=3600)  # when the change was seen
     assert new.content_html is not None and "February" in new.content_html
     assert "AT&T opens a valley office" in after  # gone from the feed, kept here
+    assert_every_version_has_its_band_keys(site, cfg)
     # a later date from the source moves updated there; a date that goes back
     # is a change seen now (updated never goes back); published stays
     for given, expected in (("10:30", T0 + timedelta(minutes=90)),

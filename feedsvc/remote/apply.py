@@ -223,7 +223,7 @@ class Applier:
                                        content_hash=fp.content_hash, signature=fp.signature,
                                        encoded=p.encoded)
         self._added(p, fp)
-        self.deduper.index.add_keys(entry.version, band_keys)
+        self.deduper.added(entry.version, band_keys)
         present.add(entry.id)
         return Decision.NEW
 
@@ -290,7 +290,7 @@ class Applier:
             entry_id, article, item, link=p.item.link, content_html=p.item.content_html,
             updated=updated, content_hash=fp.content_hash, signature=fp.signature)
         self._added(p, fp)
-        self.deduper.index.add(entry.version, fp.signature)
+        self.deduper.added(entry.version, self.deduper.band_keys([fp])[0])
         return Decision.REVISED
 
     def _record(self, item: SourceItem, entry_id: str) -> None:

@@ -132,7 +132,7 @@ def _ingest_one(writer: BulkWriter, deduper: Deduper, prep: Prepared,
     else:
         entry_id, version = writer.add_entry(
             article, content_hash=fp.content_hash, encoded=encoded, source=SOURCE)
-    deduper.index.add_keys(version, keys)
+    deduper.added(version, keys, via=writer)
     return FileOutcome(relpath, match.decision, entry_id=entry_id)
 
 

@@ -31,7 +31,9 @@ What a backend must provide, beyond the methods below:
   entries and versions as the database would.  Its lookups see the batch's
   pending rows before the stored ones.
 - **The lookups dedup needs.**  ``entry_for_content_hash``,
-  ``version_bodies`` and ``load_signatures`` (the store as
+  ``version_bodies`` and the near-duplicate index: ``ensure_bands``,
+  ``add_bands`` and ``versions_sharing``, an indexed table of every
+  version's LSH band keys, asked with a new text's keys only (the store as
   :class:`feedsvc.deduper.DedupStore`, the bulk writer as
   :class:`feedsvc.deduper.Lookups`), ``entry_for_raw_hash`` for a
   byte-identical file, and for remote items ``entry_for_link``,
@@ -123,6 +125,10 @@ class BulkWriter(Protocol):
 
     def version_bodies(self, version_ids: Iterable[int]) -> list[VersionBody]: ...
 
+    def add_bands(self, version: int, keys: list[int] | None) -> None:
+        """As :meth:`EntryStore.add_bands`, for a version of this batch."""
+        ...
+
     def add_entry(self, article: Article, *, content_hash: bytes, encoded: Encoded,
                   source: str) -> tuple[str, int]:
         """A new entry (as :meth:`EntryStore.add_entry`); its id and version number."""
@@ -144,8 +150,20 @@ class EntryStore(Protocol):
         """The entry that has (or had) a version with this content hash."""
         ...
 
-    def load_signatures(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-        """Every version's id and signature, as (n,) and (n, K) arrays."""
+    def ensure_bands(self, threshold: float) -> bool:
+        """Make the stored band keys those of the banding ``threshold``
+        chooses (:func:`feedsvc.lsh.bands_for`), rebuilding them from the
+        stored signatures if they were made with another; whether any are
+        stored.  Writes: call it inside a batch."""
+        ...
+
+    def add_bands(self, version: int, keys: list[int] | None) -> None:
+        """Index a version just added by its band keys (None: nothing to index)."""
+        ...
+
+    def versions_sharing(self, keys: list[int], limit: int = 16) -> list[tuple[int, int]]:
+        """(version, bands shared) of the stored versions sharing a band with
+        ``keys``: most shared first, then the newest; at most ``limit``."""
         ...
 
     def version_body(self, version_id: int) -> VersionBody: ...

@@ -16,7 +16,8 @@ from typing import Any
 from ..errors import StoreError
 from ..models import Article, FileOutcome, SectionPath, VersionBody, section_label
 from ..names import store_key
-from .core import _INSERT_ENTRY, _INSERT_VERSION, _version_row
+from .bands import BandsMixin, band_rows
+from .core import _INSERT_BANDS, _INSERT_ENTRY, _INSERT_VERSION, _version_row
 from .entries import EntriesMixin
 from .files import _RECORD_FILE, FilesMixin
 from .records import SEEDS, Encoded, _dt, _ts, decode_strings
@@ -61,6 +62,7 @@ class SQLiteBulkWriter:
         # when asked for, which near-duplicate checks rarely do
         self._bodies: dict[int, tuple[str, SectionPath, str]] = {}
         self._pages: set[str] = set()
+        self._bands: list[tuple[int, int]] = []
 
     # -- lookups (pending rows first, then the store) --------------------------
 
@@ -124,6 +126,11 @@ class SQLiteBulkWriter:
         return entry_id, self._add_version(planned, entry_id, article, content_hash, encoded,
                                            source, planned.updated)
 
+    def add_bands(self, version: int, keys: list[int] | None) -> None:
+        """As :meth:`Store.add_bands`, for a version of this batch."""
+        if keys is not None:
+            self._bands += band_rows(version, keys)
+
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None:
         """As :meth:`Store.record_file`."""
@@ -147,12 +154,16 @@ class SQLiteBulkWriter:
         for row in self._files:
             row[-1] = seen
         conn.executemany(_RECORD_FILE, self._files)
+        # In key order: the index's pages are then each touched once per batch.
+        self._bands.sort()
+        conn.executemany(_INSERT_BANDS, self._bands)
+        self._bands.clear()
         self._entries.clear()
         self._versions.clear()
         self._files.clear()
 
 
-class BulkMixin(FilesMixin, EntriesMixin):
+class BulkMixin(FilesMixin, EntriesMixin, BandsMixin):
     """Batches of files written the fast way."""
 
     @contextmanager

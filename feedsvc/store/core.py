@@ -88,11 +88,13 @@ class _Held:
     items: list[tuple[Any, ...]]
     keys: set[tuple[str, str]]  # (source, key) of the held items
     pages: set[str]
+    bands: list[tuple[int, int]]  # rows of the held versions' band keys
 
 
 # Rows written in bulk, with the numbers the writer handed out (see SQLiteBulkWriter, _Held).
 _INSERT_ENTRY = """INSERT INTO entries (seq, id, section_id, page, published, updated)
     VALUES (?, ?, ?, ?, ?, ?)"""
+_INSERT_BANDS = "INSERT OR IGNORE INTO bands (bucket, version_id) VALUES (?, ?)"
 _INSERT_VERSION = """INSERT INTO versions (id, entry_seq, created, source, content_hash,
     signature, title, authors, credit, paragraphs, link, content_html)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -270,7 +272,7 @@ class SQLiteCore:
     def _hold(self) -> _Held:
         if self._held is None:
             self._held = _Held(self._last_number("entries"), self._last_number("versions"),
-                               self._last_number("source_entries"), [], [], [], set(), set())
+                               self._last_number("source_entries"), [], [], [], set(), set(), [])
         return self._held
 
     def _write_held(self) -> None:
@@ -290,3 +292,4 @@ class SQLiteCore:
         # no index on origin, for every origin row inserted.)
         conn.executemany("UPDATE entries SET origin = ? WHERE seq = ?",
                          [(row[0], row[3]) for row in held.items])
+        conn.executemany(_INSERT_BANDS, held.bands)

@@ -45,27 +45,6 @@ class EntriesMixin(SQLiteCore):
 
     # -- near-duplicate support ----------------------------------------------
 
-    @_translated
-    def load_signatures(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-        """Every version's id and signature, as (n,) and (n, K) arrays."""
-        import numpy as np
-
-        from ..dedup import K, signatures_from_bytes
-
-        count = self._conn.execute("SELECT max(id) FROM versions").fetchone()[0] or 0
-        keys = np.empty(count, dtype=np.int64)
-        sigs = np.empty((count, K), dtype=np.uint64)
-        n = 0
-        cur = self._conn.execute("SELECT id, signature FROM versions ORDER BY id")
-        while rows := cur.fetchmany(4096):  # in slices: no list of 100k blobs at once
-            blob = b"".join(r[1] for r in rows)
-            if len(blob) != len(rows) * K * 8:
-                raise StoreError("a stored signature has the wrong size", where=self.path)
-            keys[n:n + len(rows)] = [r[0] for r in rows]
-            sigs[n:n + len(rows)] = signatures_from_bytes(blob, len(rows))
-            n += len(rows)
-        return keys[:n], sigs[:n]
-
     def version_body(self, version_id: int) -> VersionBody:
         """The entry, section and paragraphs of one version (near-duplicate checks)."""
         found = self.version_bodies([version_id])

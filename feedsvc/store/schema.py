@@ -95,12 +95,23 @@ def _m3_hidden_entries(db: Database) -> None:
     db.table("counters").create({"name": str, "value": int}, pk="name", not_null=["value"],
                                 strict=True)
 
+def _m4_band_keys(db: Database) -> None:
+    """The near-duplicate index in the store (:mod:`feedsvc.store.bands`):
+    ``bands`` maps each LSH bucket key to the versions in it, ``settings``
+    says with which banding the keys were made.  Filled on the next ingest,
+    from the stored signatures."""
+    db.execute("CREATE TABLE bands (bucket INTEGER NOT NULL, version_id INTEGER NOT NULL,"
+               " PRIMARY KEY (bucket, version_id)) WITHOUT ROWID, STRICT")
+    db.table("settings").create({"name": str, "value": str}, pk="name", not_null=["value"],
+                                strict=True)
+
+
 #: Tables every store has had since its first schema version.
 _FIRST_TABLES = frozenset({"sections", "entries", "versions", "files", "runs", "pages"})
 
 #: Applied in order; ``PRAGMA user_version`` counts those already applied.
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_m1_initial, _m2_remote_sources,
-                                                      _m3_hidden_entries)
+                                                      _m3_hidden_entries, _m4_band_keys)
 
 
 class SchemaMixin(SQLiteCore):

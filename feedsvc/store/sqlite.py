@@ -2,7 +2,8 @@
 :class:`~feedsvc.store.base.Store`, made of one mixin per concern, each with
 its own SQL: the schema (:mod:`~feedsvc.store.schema`), file states
 (:mod:`~feedsvc.store.files`), entries and versions
-(:mod:`~feedsvc.store.entries`), the bulk path (:mod:`~feedsvc.store.bulk`),
+(:mod:`~feedsvc.store.entries`), the near-duplicate index
+(:mod:`~feedsvc.store.bands`), the bulk path (:mod:`~feedsvc.store.bulk`),
 remote sources (:mod:`~feedsvc.store.sources`), runs and status
 (:mod:`~feedsvc.store.runs`) and publishing (:mod:`~feedsvc.store.publishing`),
 over the connection, transactions and section tree they share
