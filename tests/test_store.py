@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -290,6 +291,13 @@ def test_file_states_round_trip_and_update(store: Store) -> None:
         "two.txt": FileState(3, 6, b"r2", Decision.REJECTED, None, "no title"),
     }
     assert store.file_states(source="remote") == {}
+    # What a scan compares: the same files, only their size and mtime.
+    odd = os.fsdecode(b"caf\xe9/\xff.txt")  # a name that is not UTF-8
+    store.record_file(odd, size=4, mtime_ns=8, raw_hash=b"r4",
+                      outcome=FileOutcome(odd, Decision.REJECTED, None, "not text"))
+    assert store.file_stats() == {"a/one.txt": (11, 7), "two.txt": (3, 6), odd: (4, 8)}
+    assert store.file_stats() == {k: (s.size, s.mtime_ns) for k, s in store.file_states().items()}
+    assert store.file_stats(source="remote") == {}
     assert store.entry_for_raw_hash(b"r3") == entry.id
     assert store.entry_for_raw_hash(b"r2") is None
     assert store.entry_for_raw_hash(b"r1") is None

@@ -19,7 +19,7 @@ from ..deduper import Deduper
 from ..errors import InputError
 from ..models import Decision, FileOutcome
 from ..names import printable
-from ..store import BulkWriter, FileState, Store
+from ..store import BulkWriter, Store
 from .parse import ParseOptions
 from .prepare import Prepared, prepared
 from .scan import SeedFile, scan_seeds
@@ -49,10 +49,10 @@ class IngestReport:
         return bool(self.counts.get(Decision.NEW, 0) or self.counts.get(Decision.REVISED, 0))
 
 
-def _unchanged(state: FileState | None, f: SeedFile) -> bool:
+def _unchanged(stat: tuple[int, int] | None, f: SeedFile) -> bool:
     # A file is re-read only when its size or mtime moved; rejected files too,
     # so a broken file is reported once, not on every run.
-    return state is not None and state.size == f.size and state.mtime_ns == f.mtime_ns
+    return stat is not None and stat[0] == f.size and stat[1] == f.mtime_ns
 
 
 def ingest_seeds(
@@ -67,8 +67,9 @@ def ingest_seeds(
     if not folder.is_dir():
         raise InputError("seeds folder does not exist or is not a folder", where=folder)
     files = scan_seeds(folder, config.seeds.pattern)
-    states = store.file_states()
-    todo = [f for f in files if not _unchanged(states.get(f.relpath), f)]
+    stats = store.file_stats()
+    todo = [f for f in files if not _unchanged(stats.get(f.relpath), f)]
+    del stats
     counts: Counter[str] = Counter({Decision.UNCHANGED.value: len(files) - len(todo)})
     if progress and len(files) != len(todo):
         progress(len(files) - len(todo))

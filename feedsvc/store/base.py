@@ -107,6 +107,10 @@ class FileStore(Protocol):
         """relpath -> what was recorded of it, for every file of ``source``."""
         ...
 
+    def file_stats(self, source: str = SEEDS) -> dict[str, tuple[int, int]]:
+        """relpath -> (size, mtime_ns) recorded, for every file of ``source``."""
+        ...
+
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None: ...
 

@@ -35,6 +35,15 @@ class FilesMixin(SQLiteCore):
                 for key, size, mtime, raw, dec, entry, msg in rows}
 
     @_translated
+    def file_stats(self, source: str = SEEDS) -> dict[str, tuple[int, int]]:
+        """relpath -> (size, mtime_ns) recorded, for every file of ``source``:
+        what a scan compares, without building a :class:`FileState` per file."""
+        rows = self._conn.execute("SELECT path, size, mtime_ns FROM files WHERE source = ?",
+                                  (source,))
+        return {(from_store_key(key) if key[:1] == "/" else key): (size, mtime)
+                for key, size, mtime in rows}
+
+    @_translated
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None:
         self._conn.execute(
