@@ -49,7 +49,7 @@ from feedsvc.daemon.policy import (
     jitter_for,
     next_run,
 )
-from feedsvc.daemon.watch import is_seed_change
+from feedsvc.daemon.watch import changed_paths, is_seed_change
 from feedsvc.errors import ConfigError
 from feedsvc.store import SQLiteStore
 
@@ -450,6 +450,18 @@ def test_a_separate_ingest_is_published_by_the_next_scan(project: Path, tmp_path
     assert run.stop()[0] == 0
 
 
+def test_the_watcher_names_files_and_asks_for_a_scan_when_a_folder_appears(
+        tmp_path: Path) -> None:
+    a, b = str(tmp_path / "a.txt"), str(tmp_path / "b.txt")
+    (tmp_path / "2026-03").mkdir()
+    assert changed_paths([(watchfiles.Change.added, a), (watchfiles.Change.modified, b),
+                          (watchfiles.Change.added, a)]) == frozenset({a, b})
+    # Files moved in with a folder raise no events of their own.
+    assert changed_paths([(watchfiles.Change.added, a),
+                          (watchfiles.Change.added, str(tmp_path / "2026-03"))]) is None
+    assert changed_paths([]) == frozenset()
+
+
 def test_the_watcher_brings_a_file_in_long_before_the_scan_interval(project: Path,
                                                                    runs: list[Run]) -> None:
     (project / "config.toml").write_text(config_text(scan_interval=3600, publish_delay=0.2))
@@ -462,6 +474,9 @@ def test_the_watcher_brings_a_file_in_long_before_the_scan_interval(project: Pat
          seed_text(random.Random(5), title="Watched folder delivers quickly"))
     wait_until(lambda: "Watched folder delivers quickly" in feed_titles(atom), 10, "the entry")
     assert time.monotonic() - dropped < 5
+    # The watcher named the file: that run looked at it alone, not at the folder.
+    named = [r for r in run.jobs("seeds") if r.get("named")]
+    assert [r["counts"] for r in named] == [{"new": 1, "unchanged": 0}], run.jobs("seeds")
     assert run.stop()[0] == 0
 
 

@@ -428,3 +428,24 @@ def test_any_text_anywhere_publishes_or_is_rejected_with_a_reason(
         for path in (root / "out").rglob("*"):
             if path.is_file():
                 assert first_unpublishable(path.read_text(encoding="utf-8")) is None
+
+
+def test_named_files_are_ingested_alone_and_the_scan_brings_the_rest(project: Path) -> None:
+    rng = random.Random(13)
+    seeds = project / "seeds"
+    (seeds / "old.txt").write_text(seed_text(rng, title="Already stored"), encoding="utf-8")
+    config = load_config(project / "config.toml")
+    with open_store(config) as store:
+        assert ingest_seeds(store, config).counts == {"new": 1, "unchanged": 0}
+        (seeds / "named.txt").write_text(seed_text(rng, title="Named by the watcher"),
+                                         encoding="utf-8")
+        (seeds / "unnamed.txt").write_text(seed_text(rng, title="Missed by the watcher"),
+                                           encoding="utf-8")
+        named = ingest_seeds(store, config, paths={str(seeds / "named.txt"),
+                                                   str(seeds / "old.txt"),
+                                                   str(project / "config.toml")})
+        assert named.counts == {"new": 1, "unchanged": 1}
+        assert set(store.file_stats_of(["named.txt", "unnamed.txt"])) == {"named.txt"}
+        assert ingest_seeds(store, config).counts == {"new": 1, "unchanged": 2}
+        titles = sorted(e.title for e in store.iter_entries())
+    assert titles == ["Already stored", "Missed by the watcher", "Named by the watcher"]

@@ -19,7 +19,7 @@ from feedsvc.errors import InputError, SeedError
 from feedsvc.models import Article
 from feedsvc.seeds.decode import decode_seed
 from feedsvc.seeds.parse import ParseOptions, parse_seed
-from feedsvc.seeds.scan import SeedFile, scan_seeds
+from feedsvc.seeds.scan import SeedFile, scan_seeds, stat_seeds
 
 GOLDEN = Path(__file__).parent / "golden" / "seeds"
 DEFAULT = ParseOptions.from_config(SeedsConfig())
@@ -415,6 +415,47 @@ def test_scan_through_a_symlinked_root(tmp_path: Path) -> None:
     found = scan_seeds(tmp_path / "seeds", "*.txt")
     assert [f.relpath for f in found] == ["a.txt", "b.txt"]
     assert found[0].path == tmp_path / "seeds" / "a.txt"
+
+
+def _every_path(folder: Path) -> list[str]:
+    """Every name below ``folder`` (links not followed), as a watcher may report them."""
+    found = []
+    for top, dirs, files in os.walk(folder):
+        found += [os.path.join(top, n) for n in dirs + files]
+    return found
+
+
+@pytest.mark.parametrize("pattern", ["*.txt", ".*.txt", "a*"])
+def test_naming_files_finds_what_a_scan_finds(tmp_path: Path, pattern: str) -> None:
+    seeds = tmp_path / "seeds"
+    outside = _write(tmp_path / "outside" / "secret.txt")
+    _write(seeds / "real" / "a.txt")
+    _write(seeds / "b" / "001.txt", "one")
+    _write(seeds / ".git" / "a.txt")
+    _write(seeds / "sub" / ".cache" / "b.txt")
+    _write(seeds / ".#c.txt")
+    _write(seeds / "notes.md")
+    (seeds / "dir.txt").mkdir()
+    (seeds / "link_in.txt").symlink_to(seeds / "real" / "a.txt")
+    (seeds / "link_out.txt").symlink_to(outside)
+    (seeds / "dangling.txt").symlink_to(seeds / "missing.txt")
+    (seeds / "outside_dir").symlink_to(outside.parent, target_is_directory=True)
+    (seeds / "real" / "self").symlink_to(".", target_is_directory=True)
+    named = [*_every_path(seeds), str(outside), str(seeds / "gone.txt"),
+             str(seeds / "outside_dir" / "secret.txt"), str(seeds / "real" / "self" / "a.txt"),
+             str(seeds / "real" / ".." / ".." / "outside" / "secret.txt"), str(seeds)]
+    assert stat_seeds(seeds, pattern, named) == scan_seeds(seeds, pattern)
+    assert stat_seeds(seeds, pattern, []) == []
+    some = [str(seeds / "b" / "001.txt"), str(seeds / "link_in.txt")]
+    assert [f.relpath for f in stat_seeds(seeds, "*.txt", some)] == ["b/001.txt", "link_in.txt"]
+
+
+def test_naming_files_through_a_symlinked_root(tmp_path: Path) -> None:
+    _write(tmp_path / "data" / "a.txt")
+    (tmp_path / "seeds").symlink_to(tmp_path / "data", target_is_directory=True)
+    named = [str(tmp_path / "seeds" / "a.txt")]
+    assert stat_seeds(tmp_path / "seeds", "*.txt", named) == scan_seeds(tmp_path / "seeds",
+                                                                         "*.txt")
 
 
 def test_scan_missing_or_wrong_folder(tmp_path: Path) -> None:

@@ -75,6 +75,16 @@ def _ingest_seeds(store: Store, config: Config, checkpoint: Checkpoint) -> JobRe
     return JobResult(changed, ingest_summary(report.counts), {"counts": dict(report.counts)})
 
 
+def named_seeds(paths: frozenset[str]) -> Callable[[Store, Config, Checkpoint], JobResult]:
+    """The seeds job for the files a watcher named, instead of a full scan."""
+    def run(store: Store, config: Config, checkpoint: Checkpoint) -> JobResult:
+        report = ingest_seeds(store, config, progress=checkpoint, paths=paths)
+        return JobResult(report.changed, ingest_summary(report.counts),
+                         {"counts": dict(report.counts), "named": len(paths)})
+
+    return run
+
+
 def seeds_source(config: Config) -> list[SourceJob]:
     return [SourceJob(SEEDS, config.daemon.scan_interval, _ingest_seeds, local=True)]
 
@@ -167,6 +177,7 @@ __all__ = [
     "feed_job_id",
     "feed_result",
     "ingest_summary",
+    "named_seeds",
     "remote_sources",
     "run_publish",
     "seeds_source",

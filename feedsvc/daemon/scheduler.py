@@ -57,6 +57,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ..clock import Clock, system_clock
 from ..config import Config
 from ..errors import ConfigError, FeedsvcError, InputError
+from ..store import Store
 from .heartbeat import (
     RUNNING,
     STOPPED,
@@ -69,9 +70,11 @@ from .jobs import (
     PUBLISH,
     SEEDS,
     SOURCE_FACTORIES,
+    Checkpoint,
     JobResult,
     SourceFactory,
     SourceJob,
+    named_seeds,
     run_publish,
 )
 from .policy import (
@@ -141,8 +144,11 @@ class Daemon(JobRunner):
             # More than one interval late: skip it, the next one is due soon anyway.
             misfire_grace_time=max(1, int(source.interval)))
 
-    def _run_source(self, source_id: str, *, wait: bool = True) -> JobResult | None:
-        """Run one source (its lock makes a second call wait, or return at once)."""
+    def _run_source(self, source_id: str, *, wait: bool = True,
+                    work: Callable[[Store, Config, Checkpoint], JobResult] | None = None
+                    ) -> JobResult | None:
+        """Run one source (its lock makes a second call wait, or return at once);
+        ``work`` instead of the source's own run (the watcher's named files)."""
         lock = self._source_locks.get(source_id)
         if lock is None or not lock.acquire(blocking=wait):
             return None
@@ -150,7 +156,7 @@ class Daemon(JobRunner):
             source = self._sources.get(source_id)
             if source is None or self._stop.is_set():
                 return None
-            work = source.run
+            work = work or source.run
             if source.prepare is not None:
                 try:
                     work = source.prepare(self.config)
@@ -265,8 +271,10 @@ class Daemon(JobRunner):
             self._watcher = None
         cfg = self.config
         if cfg.daemon.watch and self._scheduler is not None:
-            self._watcher = SeedWatcher(cfg.seeds.folder, cfg.seeds.pattern,
-                                        lambda: self._run_source(SEEDS))
+            self._watcher = SeedWatcher(
+                cfg.seeds.folder, cfg.seeds.pattern,
+                lambda paths: self._run_source(
+                    SEEDS, work=None if paths is None else named_seeds(paths)))
             self._watcher.start()
 
     # -- the two ways to run --------------------------------------------------------

@@ -1,10 +1,10 @@
-"""Watching the seeds folder: a new seed file starts a scan within a second.
+"""Watching the seeds folder: a new seed file is ingested within a second.
 
 inotify (through the ``watchfiles`` library) is fast but not complete: events
 are lost when its queue overflows, on network file systems, or while the
-folder is being replaced.  So the watcher only makes a scan come *early*; the
-scheduler's periodic scan stays the safety net that catches whatever the
-watcher missed.
+folder is being replaced.  So the watcher only makes the files it saw come in
+*early* (it names them: nothing else of the folder is listed); the scheduler's
+periodic full scan stays the safety net that catches whatever it missed.
 
 Operators should drop seed files atomically (write ``name.txt.tmp``, then
 rename it to ``name.txt``): a file written in place may be scanned while it is
@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import watchfiles
@@ -50,15 +50,30 @@ def is_seed_change(change: watchfiles.Change, path: str, pattern: str) -> bool:
     )
 
 
-class SeedWatcher:
-    """A thread that calls ``on_change()`` after seed files appear or change.
+def changed_paths(changes: Iterable[tuple[watchfiles.Change, str]]) -> frozenset[str] | None:
+    """The files a batch of (already filtered) changes names, or None when a
+    folder appeared: the files moved in with it raised no events, so only a
+    scan finds them."""
+    paths = set()
+    for change, path in changes:
+        if change is watchfiles.Change.added and Path(path).is_dir():
+            return None
+        paths.add(path)
+    return frozenset(paths)
 
-    ``on_change`` runs in the watcher's own thread; changes arriving while it
-    runs are gathered and reported by one more call when it returns, so a
-    burst of files gives a handful of calls, not one per file.
+
+class SeedWatcher:
+    """A thread that calls ``on_change(paths)`` after seed files appear or change.
+
+    ``paths`` are the files seen (absolute), or None when only a scan can
+    tell (:func:`changed_paths`).  ``on_change`` runs in the watcher's own
+    thread; changes arriving while it runs are gathered and reported by one
+    more call when it returns, so a burst of files gives a handful of calls,
+    not one per file.
     """
 
-    def __init__(self, folder: Path, pattern: str, on_change: Callable[[], object]) -> None:
+    def __init__(self, folder: Path, pattern: str,
+                 on_change: Callable[[frozenset[str] | None], object]) -> None:
         self.folder = folder
         self.pattern = pattern
         self._on_change = on_change
@@ -90,7 +105,7 @@ class SeedWatcher:
                 ):
                     if not self._stop.is_set():
                         log.debug("watch: %d change(s) in %s", len(changes), self.folder)
-                        self._on_change()
+                        self._on_change(changed_paths(changes))
             except Exception as exc:
                 # Not fatal: the periodic scan still runs.  Retry quietly.
                 log.warning("watch: cannot watch %s (%s); relying on the periodic scan, "
@@ -98,4 +113,4 @@ class SeedWatcher:
                 self._stop.wait(RETRY_SECONDS)
 
 
-__all__ = ["SeedWatcher", "is_seed_change"]
+__all__ = ["SeedWatcher", "changed_paths", "is_seed_change"]

@@ -11,7 +11,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..config import Config, usable_cores
@@ -22,7 +22,7 @@ from ..names import printable
 from ..store import BulkWriter, Store
 from .parse import ParseOptions
 from .prepare import Prepared, prepared
-from .scan import SeedFile, scan_seeds
+from .scan import SeedFile, scan_seeds, stat_seeds
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,23 @@ def ingest_seeds(
     config: Config,
     *,
     progress: Callable[[int], None] | None = None,
+    paths: Collection[str] | None = None,
 ) -> IngestReport:
-    """Ingest every new or changed seed file; report what happened to each."""
+    """Ingest every new or changed seed file; report what happened to each.
+
+    ``paths`` (absolute, as a folder watcher names them) limits the work to
+    those files: nothing else is listed, stat-ed or looked up, so the cost
+    does not grow with the folder.  The full scan stays the safety net."""
     started = time.monotonic()
     folder = config.seeds.folder
     if not folder.is_dir():
         raise InputError("seeds folder does not exist or is not a folder", where=folder)
-    files = scan_seeds(folder, config.seeds.pattern)
-    stats = store.file_stats()
+    if paths is None:
+        files = scan_seeds(folder, config.seeds.pattern)
+        stats = store.file_stats()
+    else:
+        files = stat_seeds(folder, config.seeds.pattern, paths)
+        stats = store.file_stats_of(f.relpath for f in files)
     todo = [f for f in files if not _unchanged(stats.get(f.relpath), f)]
     del stats
     counts: Counter[str] = Counter({Decision.UNCHANGED.value: len(files) - len(todo)})

@@ -13,7 +13,7 @@ import gc
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..names import printable
 
-__all__ = ["SeedFile", "scan_seeds"]
+__all__ = ["SeedFile", "scan_seeds", "stat_seeds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,4 +133,44 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                 if stat.S_ISREG(st.st_mode):
                     found.append((name, prefix + name, st.st_size, st.st_mtime_ns, link))
     found.sort()  # (name, relpath) is unique
+    return [SeedFile(root, rel, size, mtime, link) for _, rel, size, mtime, link in found]
+
+
+def stat_seeds(folder: Path, pattern: str, paths: Iterable[str]) -> list[SeedFile]:
+    """:func:`scan_seeds` for the named ``paths`` only (a watcher's events):
+    the same rules, without listing the folder.  A path outside the folder,
+    in a hidden folder, not matching, gone or not a regular file is left out."""
+    root = folder.absolute()
+    real_root = os.path.realpath(root)
+    inside = real_root.rstrip(os.sep) + os.sep
+    match = _name_matcher(pattern)
+    dot_files = pattern.startswith(".")
+    found: list[tuple[str, str, int, int, bool]] = []
+    for raw in set(paths):
+        try:
+            rel = Path(raw).absolute().relative_to(root)
+        except ValueError:
+            continue
+        parts = rel.parts
+        if not parts or ".." in parts or any(p.startswith(".") for p in parts[:-1]):
+            continue
+        name = parts[-1]
+        if (name.startswith(".") and not dot_files) or not match(name):
+            continue
+        full = root.joinpath(*parts)
+        try:
+            st = full.lstat()
+            link = stat.S_ISLNK(st.st_mode)
+            if link:
+                if not os.path.realpath(full).startswith(inside):
+                    continue
+                st = full.stat()
+            # A folder on the way that is a link is not followed by a scan either.
+            if os.path.realpath(full.parent) != str(Path(real_root).joinpath(*parts[:-1])):
+                continue
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append((name, "/".join(parts), st.st_size, st.st_mtime_ns, link))
+    found.sort()
     return [SeedFile(root, rel, size, mtime, link) for _, rel, size, mtime, link in found]

@@ -111,6 +111,11 @@ class FileStore(Protocol):
         """relpath -> (size, mtime_ns) recorded, for every file of ``source``."""
         ...
 
+    def file_stats_of(self, relpaths: Iterable[str], source: str = SEEDS
+                      ) -> dict[str, tuple[int, int]]:
+        """:meth:`file_stats` of the named files only (those recorded)."""
+        ...
+
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
                     outcome: FileOutcome, source: str = SEEDS) -> None: ...
 

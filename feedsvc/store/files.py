@@ -9,6 +9,8 @@ sources); a name that is not UTF-8 is kept as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..models import Decision, FileOutcome
 from ..names import from_store_key, store_key
 from .core import SQLiteCore, _translated
@@ -42,6 +44,21 @@ class FilesMixin(SQLiteCore):
                                   (source,))
         return {(from_store_key(key) if key[:1] == "/" else key): (size, mtime)
                 for key, size, mtime in rows}
+
+    @_translated
+    def file_stats_of(self, relpaths: Iterable[str], source: str = SEEDS
+                      ) -> dict[str, tuple[int, int]]:
+        """:meth:`file_stats` of the named files only (those recorded)."""
+        found: dict[str, tuple[int, int]] = {}
+        keys = [store_key(r) for r in relpaths]
+        for at in range(0, len(keys), 500):  # within SQLite's limit on parameters
+            part = keys[at:at + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self._conn.execute(
+                f"SELECT path, size, mtime_ns FROM files WHERE source = ?"  # noqa: S608
+                f" AND path IN ({marks})", [source, *part])
+            found.update((from_store_key(key), (size, mtime)) for key, size, mtime in rows)
+        return found
 
     @_translated
     def record_file(self, relpath: str, *, size: int, mtime_ns: int, raw_hash: bytes,
