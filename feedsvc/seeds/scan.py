@@ -72,12 +72,17 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _name_matcher(pattern: str) -> Callable[[str], object]:
-    """``fnmatchcase`` for one pattern, with a fast path for the usual ``*.txt``."""
+def _seed_name(pattern: str) -> Callable[[str], object]:
+    """Whether a file name is a seed file's: it matches ``pattern``
+    (``fnmatchcase``, with a fast path for the usual ``*.txt``) and is not
+    hidden (a dot name), unless the pattern itself is for dot names."""
     suffix = pattern[1:]
     if pattern.startswith("*") and not any(c in suffix for c in "*?[\\"):
-        return lambda name: name.endswith(suffix)
-    return re.compile(fnmatch.translate(pattern)).match
+        return lambda name: name.endswith(suffix) and not name.startswith(".")
+    match = re.compile(fnmatch.translate(pattern)).match
+    if pattern.startswith("."):
+        return match
+    return lambda name: not name.startswith(".") and match(name)
 
 
 def _scan(folder: Path, pattern: str) -> list[SeedFile]:
@@ -92,8 +97,7 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
     if not is_dir:
         raise InputError("seeds folder is not a folder", where=folder)
     inside = real_root.rstrip(os.sep) + os.sep
-    match = _name_matcher(pattern)
-    dot_files = pattern.startswith(".")
+    wanted = _seed_name(pattern)
 
     found: list[tuple[str, str, int, int, bool]] = []
     stack: list[tuple[Path, str]] = [(root, "")]
@@ -117,7 +121,7 @@ def _scan(folder: Path, pattern: str) -> list[SeedFile]:
                         if not name.startswith("."):
                             stack.append((directory / name, f"{prefix}{name}/"))
                         continue
-                    if (name.startswith(".") and not dot_files) or not match(name):
+                    if not wanted(name):
                         continue
                     link = entry.is_symlink()
                     if link:
@@ -143,8 +147,7 @@ def stat_seeds(folder: Path, pattern: str, paths: Iterable[str]) -> list[SeedFil
     root = folder.absolute()
     real_root = os.path.realpath(root)
     inside = real_root.rstrip(os.sep) + os.sep
-    match = _name_matcher(pattern)
-    dot_files = pattern.startswith(".")
+    wanted = _seed_name(pattern)
     found: list[tuple[str, str, int, int, bool]] = []
     for raw in set(paths):
         try:
@@ -155,7 +158,7 @@ def stat_seeds(folder: Path, pattern: str, paths: Iterable[str]) -> list[SeedFil
         if not parts or ".." in parts or any(p.startswith(".") for p in parts[:-1]):
             continue
         name = parts[-1]
-        if (name.startswith(".") and not dot_files) or not match(name):
+        if not wanted(name):
             continue
         full = root.joinpath(*parts)
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import StoreError
 from .core import _INSERT_BANDS, SQLiteCore, _translated, _translated_holding
 
 #: Bucket keys are 64-bit hashes; SQLite's integers are signed, so the
@@ -63,8 +64,6 @@ class BandsMixin(SQLiteCore):
         while rows := cur.fetchmany(8192):
             blob = b"".join(r[1] for r in rows)
             if len(blob) != len(rows) * K * 8:
-                from ..errors import StoreError
-
                 raise StoreError("a stored signature has the wrong size", where=self.path)
             found = band_keys(signatures_from_bytes(blob, len(rows)), threshold)
             out: list[tuple[int, int]] = []
